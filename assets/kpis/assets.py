@@ -1,0 +1,89 @@
+"""Dagster wiring for `kpi/kpi_values`: every computable KPI for every period holding the run's days."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+
+from assets.kpis.definitions import computable_kpis
+from assets.kpis.transforms import (
+    attach_previous_values,
+    following_periods,
+    kpi_values,
+    period_measures,
+)
+from kpi.config import PipelineConfig
+from kpi.periods import period_start, periods_containing, previous_period_start
+from kpi.warehouse import Warehouse, load_kpi_values, read_kpi_values
+from pipelines.partitions import partition_days
+from pipelines.resources import WarehouseResource
+
+
+def previous_periods(periods: pl.DataFrame) -> pl.DataFrame:
+    return periods.select(
+        "grain",
+        pl.Series(
+            [
+                previous_period_start(start, grain)
+                for grain, start in periods.select("grain", "period_start").iter_rows()
+            ],
+            dtype=pl.Date(),
+        ).alias("period_start"),
+    )
+
+
+def compute_and_load_kpi_values(
+    warehouse: Warehouse, entities: list[str], first_day, last_day, run_id: str, log
+) -> pl.DataFrame:
+    """Recompute every period holding a day of [first_day, last_day] over all its loaded days."""
+    latest = max(warehouse.latest_loaded_day() or last_day, last_day)
+    periods = periods_containing(first_day, last_day, latest)
+    kpis, skipped = computable_kpis(entities)
+    for kpi_id, missing in skipped.items():
+        log.info(f"kpi {kpi_id} skipped: no source provides {', '.join(missing)}")
+    window_start = period_start(first_day, "year")
+    frames = {name: warehouse.read_entity(name, window_start, latest).lazy() for name in entities}
+    rows = kpi_values(period_measures(frames, periods), kpis)
+    rows = attach_previous_values(rows, read_kpi_values(warehouse, previous_periods(periods)))
+    load_kpi_values(warehouse, rows, periods, following_periods(rows), run_id, datetime.now(UTC))
+    return rows
+
+
+def build_kpi_values_asset(
+    config: PipelineConfig, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["kpi", "kpi_values"],
+        deps=[dg.AssetKey(["entity", name]) for name in config.entities],
+        partitions_def=partitions,
+        group_name="kpi",
+        kinds={"polars", "sql"},
+        description="Every KPI whose inputs are configured, at day, month, quarter and year grain, for each "
+        "period holding the partition's day; loaded to the warehouse table kpi_values.",
+    )
+    def kpi_values_asset(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        first_day, last_day = partition_days(context)
+        store = warehouse.get()
+        try:
+            rows = compute_and_load_kpi_values(
+                store, config.entities, first_day, last_day, context.run_id, context.log
+            )
+        finally:
+            store.dispose()
+        day_rows = rows.filter(pl.col("grain") == "day", pl.col("period_start") == last_day)
+        return dg.MaterializeResult(
+            metadata={
+                "rows": rows.height,
+                "kpis": rows["kpi_id"].n_unique(),
+                **{
+                    f"{kpi_id} (day)": dg.MetadataValue.float(value)
+                    if value is not None
+                    else dg.MetadataValue.null()
+                    for kpi_id, value in day_rows.select("kpi_id", "value").iter_rows()
+                },
+            }
+        )
+
+    return kpi_values_asset

@@ -1,0 +1,68 @@
+"""What every connector is: a config model for its options and an `extract` that yields Polars frames."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import ClassVar
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+
+class ConnectorOptions(BaseModel):
+    """Base of every connector's `options` model: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+@dataclass(frozen=True)
+class ExtractWindow:
+    """The reporting days [start, end] (inclusive) a dated extract is asked for.
+
+    Connectors that filter at the source may read one day more on each side (`source_bounds`):
+    timestamps are cut into reporting-time-zone days after extraction, where the time zone is known.
+    """
+
+    start: date
+    end: date
+
+    def source_bounds(self) -> tuple[date, date]:
+        """[first day, day after the last) to ask the source for, one day of slack on each side."""
+        return self.start - timedelta(days=1), self.end + timedelta(days=2)
+
+
+class SourceError(Exception):
+    """A source could not be read, or delivered data that does not match its config."""
+
+
+class Connector(ABC):
+    """A source-system reader. Subclasses set `name`, `description` and `Options`, and implement `extract`.
+
+    `source_date_column` is the source's own name of the column the entity is dated by (None for an
+    undated snapshot); a connector that can filter at the source uses it with `window`, the others
+    return everything and let the mapping cut the window.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Options: ClassVar[type[ConnectorOptions]]
+
+    def __init__(self, source_name: str, options: ConnectorOptions, base_dir: Path) -> None:
+        self.source_name = source_name
+        self.options = options
+        self.base_dir = base_dir
+
+    @abstractmethod
+    def extract(
+        self, window: ExtractWindow | None, source_date_column: str | None
+    ) -> Iterator[pl.DataFrame | pl.LazyFrame]:
+        """Yield the source's rows (all of them when window is None) as one or more frames."""
+
+    def resolve_path(self, path: str) -> Path:
+        """A path from the config: relative paths are relative to the config file's folder."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self.base_dir / candidate

@@ -1,0 +1,120 @@
+"""The `kpi` command."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from kpi.config import ConfigError
+
+console = Console()
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    sys.exit(2)
+
+
+@click.group()
+def main() -> None:
+    """KPI pipeline: source systems -> canonical entities -> KPI values -> OKR key results."""
+
+
+@main.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]), help="first day, YYYY-MM-DD"
+)
+@click.option("--to", "last", required=True, type=click.DateTime(["%Y-%m-%d"]), help="last day, YYYY-MM-DD")
+def run(config_path: Path, first, last) -> None:
+    """Run every daily partition from --from to --to through Dagster."""
+    outcomes = _run(config_path, first.date(), last.date())
+    if not all(outcome.success for outcome in outcomes):
+        sys.exit(1)
+
+
+def _run(config_path: Path, first: date, last: date):
+    from kpi.runner import run_partitions
+
+    def report(outcome) -> None:
+        if outcome.success:
+            console.print(f"  {outcome.partition} [green]ok[/green]", highlight=False)
+        else:
+            console.print(f"  {outcome.partition} [red]failed[/red]: {outcome.error}", highlight=False)
+
+    started = time.monotonic()
+    try:
+        outcomes = run_partitions(config_path, first, last, on_outcome=report)
+    except ConfigError as error:
+        _fail(str(error))
+    failed = [outcome.partition for outcome in outcomes if not outcome.success]
+    console.print(
+        f"{len(outcomes)} partition(s) in {time.monotonic() - started:.1f} s: "
+        f"{len(outcomes) - len(failed)} succeeded, {len(failed)} failed"
+        + (f" ({', '.join(failed)})" if failed else ""),
+        highlight=False,
+    )
+    return outcomes
+
+
+@main.command()
+@click.option("--days", default=90, show_default=True, help="days of history to generate and run")
+@click.option("--seed", default=42, show_default=True)
+@click.option("--invoices-per-day", default=50, show_default=True, help="size of the demo company")
+def demo(days: int, seed: int, invoices_per_day: int) -> None:
+    """Make the demo company's source systems, run the pipeline over them, print a summary."""
+    import shutil
+
+    from kpi.config import load_config
+    from kpi.demo import default_end_date, demo_dir, write_demo_config
+    from kpi.demo_sources import generate_demo_sources
+    from kpi.summary import table_counts
+
+    directory = demo_dir()
+    end_date = default_end_date()
+    first_day = end_date - timedelta(days=days - 1)
+    for stale in ("warehouse.duckdb", "warehouse.duckdb.wal", "sources"):
+        path = directory / stale
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    config_path = write_demo_config(directory, end_date, days, invoices_per_day)
+    summary = generate_demo_sources(
+        directory / "sources", end_date=end_date, days=days, seed=seed, invoices_per_day=invoices_per_day
+    )
+    console.print(
+        f"demo sources in {directory / 'sources'}: "
+        + ", ".join(f"{n:,} {t}" for t, n in summary.row_counts.items())
+    )
+    console.print(f"config {config_path}; running {first_day} .. {end_date}")
+    outcomes = _run(config_path, first_day, end_date)
+    counts = table_counts(load_config(config_path))
+    table = Table(title="warehouse tables")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in counts.items():
+        table.add_row(name, f"{count:,}")
+    console.print(table)
+    if not all(outcome.success for outcome in outcomes):
+        sys.exit(1)
+
+
+@main.group()
+def connectors() -> None:
+    """The connectors this installation has."""
+
+
+@connectors.command("list")
+def connectors_list() -> None:
+    """Built-in and plug-in connectors with their options."""
+    from connectors import available_connectors
+
+    for name, connector in available_connectors().items():
+        console.print(f"[bold]{name}[/bold]: {connector.description}", highlight=False)
+        for option, field in connector.Options.model_fields.items():
+            required = "required" if field.is_required() else f"default {field.default!r}"
+            console.print(f"  {option} ({required}): {field.description or ''}", highlight=False)

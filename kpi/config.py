@@ -1,0 +1,230 @@
+"""The one YAML config of DESIGN.md, loaded into typed settings and checked before anything runs."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from kpi.entities import ENTITIES
+
+NAME = r"^[a-z][a-z0-9_]*$"
+SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+EntityName = Literal["revenue_transactions", "expenses", "customers", "survey_responses", "employees"]
+
+
+class ConfigError(Exception):
+    """The config file is unreadable or invalid; the message names the file, the key and what is expected."""
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(StrictModel):
+    name: str = Field(pattern=NAME, description="Unique; becomes part of the raw asset's key.")
+    connector: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    entity: EntityName
+    columns: dict[str, str] = Field(description="canonical column: source column or expression")
+    date_format: str | None = Field(
+        default=None, description="strftime format of text dates, e.g. '%m/%d/%Y'; ISO by default"
+    )
+
+    @model_validator(mode="after")
+    def columns_fit_the_entity(self) -> SourceConfig:
+        entity = ENTITIES[self.entity]
+        unknown = sorted(set(self.columns) - set(entity.schema))
+        if unknown:
+            raise ValueError(
+                f"columns: {', '.join(unknown)} not a column of {self.entity}; "
+                f"expected some of: {', '.join(entity.schema)}"
+            )
+        missing = [column for column in entity.required_columns if column not in self.columns]
+        if missing:
+            raise ValueError(f"columns: {self.entity} needs a mapping for {', '.join(missing)}")
+        return self
+
+    @model_validator(mode="after")
+    def connector_and_options_are_known(self) -> SourceConfig:
+        from connectors import available_connectors
+
+        connectors = available_connectors()
+        if self.connector not in connectors:
+            raise ValueError(
+                f"connector: unknown connector {self.connector!r}; expected one of: {', '.join(sorted(connectors))}"
+            )
+        try:
+            connectors[self.connector].Options.model_validate(self.options)
+        except ValidationError as error:
+            raise ValueError("; ".join(_problems(error, prefix="options"))) from None
+        return self
+
+
+class KeyResultConfig(StrictModel):
+    id: str = Field(pattern=SLUG)
+    description: str
+    kpi_id: str
+    baseline: float
+    target: float
+
+    @field_validator("kpi_id")
+    @classmethod
+    def kpi_is_defined(cls, kpi_id: str) -> str:
+        from assets.kpis.definitions import KPIS
+
+        if kpi_id not in KPIS:
+            raise ValueError(f"unknown kpi_id {kpi_id!r}; expected one of: {', '.join(KPIS)}")
+        return kpi_id
+
+    @model_validator(mode="after")
+    def target_differs_from_baseline(self) -> KeyResultConfig:
+        if self.target == self.baseline:
+            raise ValueError(f"target equals baseline ({self.target}): progress would be undefined")
+        return self
+
+
+class ObjectiveConfig(StrictModel):
+    id: str = Field(pattern=SLUG)
+    title: str
+    owner: str
+    start: date
+    end: date
+    key_results: list[KeyResultConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def period_is_ordered(self) -> ObjectiveConfig:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class PipelineConfig(StrictModel):
+    timezone: str = "UTC"
+    start_date: date
+    warehouse: str = "duckdb:///warehouse.duckdb"
+    warehouse_password_env: str | None = Field(
+        default=None, description="environment variable holding the warehouse password"
+    )
+    sources: list[SourceConfig] = Field(min_length=1)
+    objectives: list[ObjectiveConfig] = Field(default_factory=list)
+    objectives_file: str | None = None
+    config_dir: Path = Field(default=Path("."), exclude=True)
+    """The folder of the config file: relative paths in it are relative to this."""
+
+    @field_validator("timezone")
+    @classmethod
+    def timezone_exists(cls, timezone: str) -> str:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {timezone!r}; expected an IANA name like Europe/Berlin"
+            ) from None
+        return timezone
+
+    @field_validator("warehouse")
+    @classmethod
+    def warehouse_is_a_url(cls, warehouse: str) -> str:
+        try:
+            sa.make_url(warehouse)
+        except sa.exc.ArgumentError:
+            raise ValueError("expected a SQLAlchemy URL like duckdb:///warehouse.duckdb") from None
+        return warehouse
+
+    @model_validator(mode="after")
+    def names_are_unique(self) -> PipelineConfig:
+        _require_unique("sources", [source.name for source in self.sources])
+        _require_unique("objectives", [objective.id for objective in self.objectives])
+        key_results = [kr.id for objective in self.objectives for kr in objective.key_results]
+        _require_unique("key_results", key_results)
+        if self.objectives and self.objectives_file:
+            raise ValueError("give objectives inline or objectives_file, not both")
+        return self
+
+    def sources_for(self, entity: str) -> list[SourceConfig]:
+        return [source for source in self.sources if source.entity == entity]
+
+    @property
+    def entities(self) -> list[str]:
+        """The canonical entities some source provides, in DESIGN.md's order."""
+        return [name for name in ENTITIES if self.sources_for(name)]
+
+    def warehouse_url(self, with_password: bool = True) -> sa.URL:
+        """The warehouse URL with relative DuckDB/SQLite paths made absolute, and the password from
+        `warehouse_password_env` filled in unless with_password is False."""
+        url = sa.make_url(self.warehouse)
+        database = url.database
+        if url.get_backend_name() in ("duckdb", "sqlite") and database not in (None, "", ":memory:"):
+            path = Path(database).expanduser()
+            url = url.set(database=str(path if path.is_absolute() else self.config_dir / path))
+        if self.warehouse_password_env and with_password:
+            if self.warehouse_password_env not in os.environ:
+                raise ConfigError(
+                    f"environment variable {self.warehouse_password_env!r} (warehouse_password_env) is not set"
+                )
+            url = url.set(password=os.environ[self.warehouse_password_env])
+        return url
+
+
+def _require_unique(what: str, names: list[str]) -> None:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{what}: ids must be unique; repeated: {', '.join(repeated)}")
+
+
+def _location(loc: tuple[int | str, ...], prefix: str = "") -> str:
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def _problems(error: ValidationError, prefix: str = "") -> list[str]:
+    messages = []
+    for problem in error.errors():
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif problem["type"] == "missing":
+            message = "required key is missing"
+        elif problem["type"] not in ("value_error",) and "input" in problem:
+            message += f" (got {problem['input']!r})"
+        messages.append(f"{_location(tuple(problem['loc']), prefix)}: {message}")
+    return messages
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read and validate a config file; every problem is a ConfigError naming the file and the key."""
+    path = Path(path).expanduser().resolve()
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    objectives_file = data.get("objectives_file")
+    if isinstance(objectives_file, str):
+        objectives_path = (path.parent / objectives_file).resolve()
+        objectives = _read_yaml(objectives_path)
+        if isinstance(objectives, dict) and "objectives" in objectives:
+            objectives = objectives["objectives"]
+        data = {**data, "objectives": objectives}
+        del data["objectives_file"]
+    try:
+        return PipelineConfig.model_validate({**data, "config_dir": path.parent})
+    except ValidationError as error:
+        problems = [f"{path}: {line}" for line in _problems(error)]
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems)) from None
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None

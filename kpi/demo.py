@@ -1,0 +1,203 @@
+"""The demo: a fictional company's source systems made on the fly, and the config that reads them."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, timedelta
+from pathlib import Path
+
+import yaml
+
+from kpi.periods import period_end, period_start
+
+DEMO_DIR_VARIABLE = "KPI_DEMO_DIR"
+DEMO_DAYS = 90
+DEMO_SEED = 42
+DEMO_INVOICES_PER_DAY = 50
+
+
+def demo_dir() -> Path:
+    """Where the demo lives: KPI_DEMO_DIR, or `.demo` in the current folder (the repository root)."""
+    return Path(os.environ.get(DEMO_DIR_VARIABLE) or Path.cwd() / ".demo").resolve()
+
+
+def default_end_date() -> date:
+    return date.today() - timedelta(days=1)
+
+
+def demo_config(end_date: date, days: int = DEMO_DAYS, invoices_per_day: int = DEMO_INVOICES_PER_DAY) -> dict:
+    """The demo config: five sources over three systems, and objectives touching every KPI family."""
+    first_day = end_date - timedelta(days=days - 1)
+    quarter_start = period_start(end_date, "quarter")
+    quarter_end = period_end(quarter_start, "quarter")
+    expected_revenue = invoices_per_day * 250 * 0.85 * 91  # about what a quarter of the demo sells
+    return {
+        "timezone": "UTC",
+        "start_date": first_day.isoformat(),
+        "warehouse": "duckdb:///warehouse.duckdb",
+        "sources": [
+            {
+                "name": "erp_invoices",
+                "connector": "sql",
+                "options": {"url": "sqlite:///sources/erp.sqlite", "table": "invoices"},
+                "entity": "revenue_transactions",
+                "columns": {
+                    "transaction_id": "invoice_no",
+                    "booked_on": "invoice_date",
+                    "customer_id": "customer_ref",
+                    "amount": "total",
+                },
+            },
+            {
+                "name": "erp_expenses",
+                "connector": "sql",
+                "options": {
+                    "url": "sqlite:///sources/erp.sqlite",
+                    "query": "SELECT line_id, posted_on, account, amount FROM expense_lines",
+                },
+                "entity": "expenses",
+                "columns": {
+                    "expense_id": "line_id",
+                    "booked_on": "posted_on",
+                    "category": "CASE account WHEN 'COGS' THEN 'cogs' WHEN 'OPEX' THEN 'operating' "
+                    "WHEN 'INTEREST' THEN 'interest' WHEN 'TAX' THEN 'tax' WHEN 'OTHER' THEN 'other' END",
+                    "amount": "amount",
+                },
+            },
+            {
+                "name": "crm_customers",
+                "connector": "files",
+                "options": {"path": "sources/crm/customers.csv"},
+                "entity": "customers",
+                "columns": {
+                    "customer_id": "customer_ref",
+                    "signed_up_on": "created_on",
+                    "churned_on": "closed_on",
+                    "segment": "tier",
+                },
+            },
+            {
+                "name": "crm_surveys",
+                "connector": "files",
+                "options": {"path": "sources/crm/surveys/*.ndjson"},
+                "entity": "survey_responses",
+                "columns": {
+                    "response_id": "response_id",
+                    "customer_id": "customer_ref",
+                    "responded_on": "answered_at",
+                    "survey": "lower(survey_type)",
+                    "score": "score",
+                },
+            },
+            {
+                "name": "hr_employees",
+                "connector": "files",
+                "options": {"path": "sources/hr/employees.csv"},
+                "entity": "employees",
+                "columns": {
+                    "employee_id": "emp_no",
+                    "hired_on": "hire_date",
+                    "terminated_on": "termination_date",
+                    "department": "department",
+                    "termination_type": "CASE WHEN termination_reason = 'Resigned' THEN 'voluntary' "
+                    "WHEN termination_reason IN ('Dismissed', 'Laid off') THEN 'involuntary' END",
+                },
+            },
+        ],
+        "objectives": [
+            {
+                "id": "profitable-growth",
+                "title": "Grow revenue profitably",
+                "owner": "CFO",
+                "start": quarter_start.isoformat(),
+                "end": quarter_end.isoformat(),
+                "key_results": [
+                    {
+                        "id": "kr-quarter-revenue",
+                        "description": f"Quarter revenue of {round(expected_revenue, -3):,.0f}",
+                        "kpi_id": "revenue",
+                        "baseline": 0,
+                        "target": round(expected_revenue, -3),
+                    },
+                    {
+                        "id": "kr-net-margin",
+                        "description": "Net profit margin up from 2% to 8%",
+                        "kpi_id": "net_profit_margin",
+                        "baseline": 0.02,
+                        "target": 0.08,
+                    },
+                ],
+            },
+            {
+                "id": "happy-customers",
+                "title": "Keep customers happy and loyal",
+                "owner": "VP Customer Success",
+                "start": quarter_start.isoformat(),
+                "end": quarter_end.isoformat(),
+                "key_results": [
+                    {
+                        "id": "kr-churn",
+                        "description": "Quarterly churn down from 8% to 5%",
+                        "kpi_id": "customer_churn_rate",
+                        "baseline": 0.08,
+                        "target": 0.05,
+                    },
+                    {
+                        "id": "kr-csat",
+                        "description": "CSAT from 75 to 85",
+                        "kpi_id": "csat",
+                        "baseline": 75,
+                        "target": 85,
+                    },
+                    {
+                        "id": "kr-nps",
+                        "description": "NPS from 20 to 40",
+                        "kpi_id": "nps",
+                        "baseline": 20,
+                        "target": 40,
+                    },
+                ],
+            },
+            {
+                "id": "strong-team",
+                "title": "Build a stable team",
+                "owner": "CHRO",
+                "start": quarter_start.isoformat(),
+                "end": quarter_end.isoformat(),
+                "key_results": [
+                    {
+                        "id": "kr-turnover",
+                        "description": "Quarterly employee turnover down from 6% to 3%",
+                        "kpi_id": "employee_turnover_rate",
+                        "baseline": 0.06,
+                        "target": 0.03,
+                    },
+                    {
+                        "id": "kr-revenue-per-employee",
+                        "description": "Quarter revenue per employee up 20%",
+                        "kpi_id": "revenue_per_employee",
+                        "baseline": round(expected_revenue / max(15, invoices_per_day // 2) * 0.9, -2),
+                        "target": round(expected_revenue / max(15, invoices_per_day // 2) * 1.1, -2),
+                    },
+                ],
+            },
+        ],
+    }
+
+
+def write_demo_config(directory: Path, end_date: date, days: int, invoices_per_day: int) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "kpi.yaml"
+    header = "# The demo company's config, written by `kpi demo`. Copy it to start your own.\n"
+    path.write_text(
+        header + yaml.safe_dump(demo_config(end_date, days, invoices_per_day), sort_keys=False, width=120)
+    )
+    return path
+
+
+def ensure_demo_config() -> Path:
+    """The demo config, written with today's dates if `kpi demo` has not run yet."""
+    path = demo_dir() / "kpi.yaml"
+    if not path.exists():
+        write_demo_config(path.parent, default_end_date(), DEMO_DAYS, DEMO_INVOICES_PER_DAY)
+    return path

@@ -1,0 +1,72 @@
+"""Calendar periods of the four grains, and the periods a run of some days has to (re)compute."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Literal
+
+import polars as pl
+
+Grain = Literal["day", "month", "quarter", "year"]
+GRAINS: tuple[Grain, ...] = ("day", "month", "quarter", "year")
+TRUNCATE_EVERY: dict[Grain, str] = {"day": "1d", "month": "1mo", "quarter": "1q", "year": "1y"}
+MONTHS_IN: dict[Grain, int] = {"month": 1, "quarter": 3, "year": 12}
+
+PERIOD_SCHEMA = {
+    "grain": pl.String(),
+    "period_start": pl.Date(),
+    "period_end": pl.Date(),
+    "is_complete": pl.Boolean(),
+}
+
+
+def period_start(day: date, grain: Grain) -> date:
+    if grain == "day":
+        return day
+    if grain == "month":
+        return day.replace(day=1)
+    if grain == "quarter":
+        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    return date(day.year, 1, 1)
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def next_period_start(start: date, grain: Grain) -> date:
+    if grain == "day":
+        return start + timedelta(days=1)
+    return _add_months(start, MONTHS_IN[grain])
+
+
+def previous_period_start(start: date, grain: Grain) -> date:
+    if grain == "day":
+        return start - timedelta(days=1)
+    return _add_months(start, -MONTHS_IN[grain])
+
+
+def period_end(start: date, grain: Grain) -> date:
+    """The calendar period's last day."""
+    return next_period_start(start, grain) - timedelta(days=1)
+
+
+def periods_containing(first_day: date, last_day: date, latest_loaded: date) -> pl.DataFrame:
+    """Every period of every grain holding a day of [first_day, last_day], cut at `latest_loaded`.
+
+    A period not ended by the latest loaded day is computed to date: period_end is then that day
+    and is_complete false.
+    """
+    if last_day < first_day:
+        raise ValueError(f"last day {last_day} is before first day {first_day}")
+    if latest_loaded < last_day:
+        raise ValueError(f"latest loaded day {latest_loaded} is before the last day computed {last_day}")
+    rows = []
+    for grain in GRAINS:
+        start = period_start(first_day, grain)
+        while start <= last_day:
+            calendar_end = period_end(start, grain)
+            rows.append((grain, start, min(calendar_end, latest_loaded), calendar_end <= latest_loaded))
+            start = next_period_start(start, grain)
+    return pl.DataFrame(rows, schema=PERIOD_SCHEMA, orient="row")

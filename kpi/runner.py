@@ -1,0 +1,89 @@
+"""Runs daily partitions through Dagster on a persistent instance, so they show in the UI afterwards."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+
+from kpi.config import ConfigError, PipelineConfig, load_config
+
+DEFAULT_DAGSTER_HOME = ".dagster_home"
+
+
+@dataclass(frozen=True)
+class PartitionOutcome:
+    partition: str
+    success: bool
+    run_id: str
+    error: str | None
+
+
+def dagster_instance() -> dg.DagsterInstance:
+    """DAGSTER_HOME's instance; without one, `.dagster_home` in the current folder (`make ui` opens it)."""
+    if not os.environ.get("DAGSTER_HOME"):
+        home = Path(DEFAULT_DAGSTER_HOME).resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["DAGSTER_HOME"] = str(home)
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.get()
+
+
+def partition_keys(config: PipelineConfig, first: date, last: date) -> list[str]:
+    """The daily partitions from first to last, checked against the config's partitions."""
+    from pipelines.partitions import daily_partitions
+
+    if last < first:
+        raise ConfigError(f"--to {last} is before --from {first}")
+    if first < config.start_date:
+        raise ConfigError(f"--from {first} is before the config's start_date {config.start_date}")
+    valid = set(daily_partitions(config).get_partition_keys())
+    keys = [(first + timedelta(days=offset)).isoformat() for offset in range((last - first).days + 1)]
+    beyond = [key for key in keys if key not in valid]
+    if beyond:
+        raise ConfigError(
+            f"partition {beyond[0]} has not ended yet in time zone {config.timezone}: "
+            f"the last complete day is {max(valid) if valid else 'none'}"
+        )
+    return keys
+
+
+def run_partitions(
+    config_path: Path,
+    first: date,
+    last: date,
+    on_outcome: Callable[[PartitionOutcome], None] = lambda outcome: None,
+    instance: dg.DagsterInstance | None = None,
+) -> list[PartitionOutcome]:
+    """Run the job for every partition of [first, last], in order; one failing day does not stop the rest."""
+    from pipelines.definitions import CONFIG_VARIABLE, build_definitions
+    from pipelines.jobs import JOB_NAME
+
+    config_path = config_path.resolve()
+    config = load_config(config_path)
+    keys = partition_keys(config, first, last)
+    os.environ[CONFIG_VARIABLE] = str(config_path)  # the same code location the UI loads
+    job = build_definitions(config).resolve_job_def(JOB_NAME)
+    instance = instance or dagster_instance()
+    outcomes = []
+    for key in keys:
+        result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False)
+        error = None
+        if not result.success:
+            failures = [event for event in result.all_events if event.is_step_failure]
+            error = (
+                "; ".join(
+                    f"{event.step_key}: {event.step_failure_data.error.message.strip()}"  # type: ignore[union-attr]
+                    for event in failures
+                    if event.step_failure_data and event.step_failure_data.error
+                )
+                or "run failed"
+            )
+        outcome = PartitionOutcome(key, result.success, result.run_id, error)
+        on_outcome(outcome)
+        outcomes.append(outcome)
+    return outcomes

@@ -1,0 +1,239 @@
+"""The warehouse: its tables (we own the DDL), and loads that replace rows in one transaction.
+
+Any SQLAlchemy URL works; DuckDB (the embedded default) is loaded through Arrow, the others through
+executemany for now.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+
+import polars as pl
+import sqlalchemy as sa
+
+from assets.kpis.transforms import KPI_VALUE_SCHEMA
+from kpi.entities import ENTITIES
+
+TEXT = sa.String(255)
+metadata = sa.MetaData()
+
+
+def _column_type(dtype: pl.DataType) -> sa.types.TypeEngine:
+    if isinstance(dtype, pl.String):
+        return TEXT
+    if isinstance(dtype, pl.Date):
+        return sa.Date()
+    if isinstance(dtype, pl.Float64):
+        return sa.Double()
+    if isinstance(dtype, pl.Int64):
+        return sa.BigInteger()
+    if isinstance(dtype, pl.Boolean):
+        return sa.Boolean()
+    raise TypeError(f"no warehouse type for {dtype}")
+
+
+# Canonical entities, one table each, with the source that delivered the row.
+ENTITY_TABLES = {
+    name: sa.Table(
+        name,
+        metadata,
+        *(sa.Column(column, _column_type(dtype)) for column, dtype in entity.schema.items()),
+        sa.Column("source", TEXT, nullable=False),
+    )
+    for name, entity in ENTITIES.items()
+}
+
+loaded_partitions = sa.Table(
+    "loaded_partitions",
+    metadata,
+    sa.Column("entity", TEXT, primary_key=True),
+    sa.Column("partition_date", sa.Date(), primary_key=True),
+    sa.Column("row_count", sa.BigInteger(), nullable=False),
+    sa.Column("run_id", TEXT),
+    sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+kpi_values = sa.Table(
+    "kpi_values",
+    metadata,
+    *(
+        sa.Column(name, _column_type(dtype), primary_key=name in ("kpi_id", "grain", "period_start"))
+        for name, dtype in KPI_VALUE_SCHEMA.items()
+    ),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("run_id", TEXT),
+)
+
+
+def frame_schema(table: sa.Table) -> dict[str, pl.DataType]:
+    """The Polars schema of a table's rows, so empty reads keep their types."""
+    types: dict[type, pl.DataType] = {
+        sa.String: pl.String(),
+        sa.Date: pl.Date(),
+        sa.Double: pl.Float64(),
+        sa.BigInteger: pl.Int64(),
+        sa.Boolean: pl.Boolean(),
+        sa.DateTime: pl.Datetime("us", "UTC"),
+    }
+    return {
+        column.name: next(v for k, v in types.items() if isinstance(column.type, k))
+        for column in table.columns
+    }
+
+
+class Warehouse:
+    """One SQLAlchemy engine on the warehouse, with the loads the pipeline needs."""
+
+    def __init__(self, url: sa.URL | str) -> None:
+        self.engine = sa.create_engine(url)
+
+    @property
+    def display_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def create_tables(self) -> None:
+        metadata.create_all(self.engine, checkfirst=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    def insert(self, connection: sa.Connection, table: sa.Table, frame: pl.DataFrame) -> None:
+        if frame.is_empty():
+            return
+        frame = frame.select([column.name for column in table.columns if column.name in frame.columns])
+        if self.engine.dialect.name == "duckdb":
+            driver = connection.connection.dbapi_connection
+            driver.register("incoming_rows", frame.to_arrow())  # type: ignore[union-attr]
+            try:
+                columns = ", ".join(f'"{name}"' for name in frame.columns)
+                connection.exec_driver_sql(
+                    f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM incoming_rows'
+                )
+            finally:
+                driver.unregister("incoming_rows")  # type: ignore[union-attr]
+        else:
+            connection.execute(table.insert(), frame.to_dicts())
+
+    def replace(
+        self,
+        connection: sa.Connection,
+        table: sa.Table,
+        frame: pl.DataFrame,
+        where: sa.ColumnElement[bool] | None,
+    ) -> int:
+        """Delete the rows `where` selects (all rows when None) and insert `frame`; returns rows deleted."""
+        deleted = connection.execute(table.delete().where(where) if where is not None else table.delete())
+        self.insert(connection, table, frame)
+        return deleted.rowcount
+
+    def read(self, statement: sa.Select | sa.TextClause, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+        with self.engine.connect() as connection, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # Polars' note on DuckDB's extra Arrow copy
+            frame = pl.read_database(statement, connection)
+        if frame.is_empty():
+            return pl.DataFrame(schema=schema)
+        return frame.cast({name: dtype for name, dtype in schema.items() if name in frame.columns})  # type: ignore[arg-type]
+
+    def read_entity(
+        self, entity: str, first_day: date | None = None, last_day: date | None = None
+    ) -> pl.DataFrame:
+        """An entity's rows, only those dated in [first_day, last_day] when both are given."""
+        table = ENTITY_TABLES[entity]
+        columns = [table.c[name] for name in ENTITIES[entity].schema]
+        statement = sa.select(*columns)
+        date_column = ENTITIES[entity].date_column
+        if date_column is not None and first_day is not None and last_day is not None:
+            statement = statement.where(table.c[date_column].between(first_day, last_day))
+        return self.read(statement, ENTITIES[entity].schema)
+
+    def latest_loaded_day(self) -> date | None:
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(sa.func.max(loaded_partitions.c.partition_date))).scalar()
+
+    def loaded_days(self, entity: str) -> list[date]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(loaded_partitions.c.partition_date)
+                .where(loaded_partitions.c.entity == entity)
+                .order_by(loaded_partitions.c.partition_date)
+            )
+            return [row[0] for row in rows]
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def keys_match(table: sa.Table, keys: pl.DataFrame) -> sa.ColumnElement[bool]:
+    """A WHERE clause selecting the rows whose key columns equal one of `keys`' rows."""
+    columns = keys.columns
+    clauses = [
+        sa.and_(*(table.c[name] == value for name, value in zip(columns, row, strict=True)))
+        for row in keys.unique().iter_rows()
+    ]
+    return sa.or_(*clauses) if clauses else sa.false()
+
+
+def entity_rows_where(entity: str, days: Sequence[date] | None) -> sa.ColumnElement[bool] | None:
+    """The rows a load of `days` replaces: those dated on them, or the whole snapshot (None)."""
+    date_column = ENTITIES[entity].date_column
+    if date_column is None or days is None:
+        return None
+    return ENTITY_TABLES[entity].c[date_column].in_(list(days))
+
+
+def periods_match(table: sa.Table, periods: pl.DataFrame) -> sa.ColumnElement[bool]:
+    """The rows of `periods`' (grain, period_start) pairs."""
+    return keys_match(table, periods.select("grain", "period_start"))
+
+
+def load_kpi_values(
+    warehouse: Warehouse,
+    rows: pl.DataFrame,
+    periods: pl.DataFrame,
+    following: pl.DataFrame,
+    run_id: str,
+    computed_at: datetime,
+) -> int:
+    """Replace the rows of the recomputed periods and refresh the previous_value of the periods right
+    after them, in one transaction. Returns the rows deleted."""
+    stamped = rows.with_columns(
+        computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC")), run_id=pl.lit(run_id)
+    )
+    recomputed = rows.select("kpi_id", "grain", "period_start")
+    following = following.join(recomputed, on=["kpi_id", "grain", "period_start"], how="anti")
+    with warehouse.transaction() as connection:
+        deleted = warehouse.replace(connection, kpi_values, stamped, periods_match(kpi_values, periods))
+        if not following.is_empty():
+            connection.execute(
+                kpi_values.update()
+                .where(
+                    kpi_values.c.kpi_id == sa.bindparam("key_kpi_id"),
+                    kpi_values.c.grain == sa.bindparam("key_grain"),
+                    kpi_values.c.period_start == sa.bindparam("key_period_start"),
+                )
+                .values(previous_value=sa.bindparam("new_previous_value")),
+                [
+                    {
+                        "key_kpi_id": kpi_id,
+                        "key_grain": grain,
+                        "key_period_start": start,
+                        "new_previous_value": value,
+                    }
+                    for kpi_id, grain, start, value in following.iter_rows()
+                ],
+            )
+    return deleted
+
+
+def read_kpi_values(warehouse: Warehouse, periods: pl.DataFrame) -> pl.DataFrame:
+    """The loaded kpi_values rows of the given (grain, period_start) periods."""
+    if periods.is_empty():
+        return pl.DataFrame(schema=frame_schema(kpi_values))
+    return warehouse.read(
+        sa.select(kpi_values).where(periods_match(kpi_values, periods)), frame_schema(kpi_values)
+    )

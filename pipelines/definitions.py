@@ -1,0 +1,59 @@
+"""The Dagster code location: `defs`, built from the config named by KPI_CONFIG (the demo's by default).
+
+Nothing is read at import time: Dagster calls `defs()` when it loads the code location.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from assets.entities.assets import build_entity_asset
+from assets.kpis.assets import build_kpi_values_asset
+from assets.sources.assets import build_raw_asset
+from kpi.config import PipelineConfig, load_config
+from pipelines.jobs import build_kpi_job
+from pipelines.partitions import daily_partitions
+from pipelines.resources import WarehouseResource
+from pipelines.schedules import build_nightly_schedule
+
+CONFIG_VARIABLE = "KPI_CONFIG"
+
+
+def build_definitions(config: PipelineConfig) -> dg.Definitions:
+    partitions = daily_partitions(config)
+    sources = dg.Definitions(
+        assets=[build_raw_asset(config, source, partitions) for source in config.sources]
+    )
+    entities = dg.Definitions(
+        assets=[build_entity_asset(config, name, partitions) for name in config.entities]
+    )
+    kpis = dg.Definitions(assets=[build_kpi_values_asset(config, partitions)])
+    job = build_kpi_job(partitions)
+    orchestration = dg.Definitions(
+        jobs=[job],
+        schedules=[build_nightly_schedule(job)],
+        resources={
+            "warehouse": WarehouseResource(
+                url=config.warehouse_url(with_password=False).render_as_string(hide_password=False),
+                password_env=config.warehouse_password_env,
+            )
+        },
+    )
+    return dg.Definitions.merge(sources, entities, kpis, orchestration)
+
+
+def config_path() -> Path:
+    """KPI_CONFIG, or the demo's config (written if missing, so the UI opens before `make demo`)."""
+    if os.environ.get(CONFIG_VARIABLE):
+        return Path(os.environ[CONFIG_VARIABLE])
+    from kpi.demo import ensure_demo_config
+
+    return ensure_demo_config()
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(load_config(config_path()))

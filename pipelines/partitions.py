@@ -1,0 +1,19 @@
+"""The daily partitions every dated asset shares: one per reporting day, in the reporting time zone."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from kpi.config import PipelineConfig
+
+
+def daily_partitions(config: PipelineConfig) -> dg.DailyPartitionsDefinition:
+    return dg.DailyPartitionsDefinition(start_date=config.start_date.isoformat(), timezone=config.timezone)
+
+
+def partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    """The first and last reporting day a run covers: one partition, or a range in a single-run backfill."""
+    window = context.partition_time_window
+    return window.start.date(), window.end.date() - timedelta(days=1)
