@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.metadata import entry_points
 
 from connectors.base import Connector, ConnectorOptions, ExtractWindow, SourceError
@@ -26,6 +27,7 @@ def _builtin_connectors() -> dict[str, type[Connector]]:
     return {FilesConnector.name: FilesConnector, SqlConnector.name: SqlConnector}
 
 
+@cache
 def available_connectors() -> dict[str, type[Connector]]:
     """Every connector by name: the built-ins, then plug-ins (a plug-in cannot replace a built-in)."""
     connectors = _builtin_connectors()

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from kpi.config import ConfigError
 
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def _fail(message: str) -> None:

@@ -13,6 +13,8 @@ import dagster as dg
 from kpi.config import ConfigError, PipelineConfig, load_config
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
+# The terminal shows one line per partition; the full event log is in the Dagster UI.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,11 @@ class PartitionOutcome:
     success: bool
     run_id: str
     error: str | None
+
+
+def _failure_message(message: str) -> str:
+    """The message a step failed with, without Dagster's exception class prefix."""
+    return message.strip().removeprefix("dagster._core.definitions.events.Failure: ")
 
 
 def dagster_instance() -> dg.DagsterInstance:
@@ -71,13 +78,15 @@ def run_partitions(
     instance = instance or dagster_instance()
     outcomes = []
     for key in keys:
-        result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET_LOGS
+        )
         error = None
         if not result.success:
             failures = [event for event in result.all_events if event.is_step_failure]
             error = (
                 "; ".join(
-                    f"{event.step_key}: {event.step_failure_data.error.message.strip()}"  # type: ignore[union-attr]
+                    f"{event.step_key}: {_failure_message(event.step_failure_data.error.message)}"  # type: ignore[union-attr]
                     for event in failures
                     if event.step_failure_data and event.step_failure_data.error
                 )

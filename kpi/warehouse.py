@@ -19,6 +19,8 @@ from kpi.entities import ENTITIES
 
 TEXT = sa.String(255)
 metadata = sa.MetaData()
+_TABLES_CREATED: set[str] = set()
+_ENGINES: dict[str, sa.Engine] = {}
 
 
 def _column_type(dtype: pl.DataType) -> sa.types.TypeEngine:
@@ -88,14 +90,22 @@ class Warehouse:
     """One SQLAlchemy engine on the warehouse, with the loads the pipeline needs."""
 
     def __init__(self, url: sa.URL | str) -> None:
-        self.engine = sa.create_engine(url)
+        # One engine per warehouse and process: a new DuckDB engine costs a tenth of a second.
+        key = sa.make_url(url).render_as_string(hide_password=False)
+        if key not in _ENGINES:
+            _ENGINES[key] = sa.create_engine(url)
+        self.engine = _ENGINES[key]
 
     @property
     def display_url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
     def create_tables(self) -> None:
-        metadata.create_all(self.engine, checkfirst=True)
+        """Create the tables that are missing; once per warehouse and process (it costs catalog queries)."""
+        key = self.engine.url.render_as_string(hide_password=False)
+        if key not in _TABLES_CREATED:
+            metadata.create_all(self.engine, checkfirst=True)
+            _TABLES_CREATED.add(key)
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
@@ -165,6 +175,10 @@ class Warehouse:
             return [row[0] for row in rows]
 
     def dispose(self) -> None:
+        """Close the warehouse's connections (a DuckDB file is then free for another process)."""
+        key = self.engine.url.render_as_string(hide_password=False)
+        _ENGINES.pop(key, None)
+        _TABLES_CREATED.discard(key)
         self.engine.dispose()
 
 

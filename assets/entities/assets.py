@@ -52,31 +52,28 @@ def build_entity_asset(
             )
         days = _days(*partition_days(context)) if entity.is_dated else None
         store = warehouse.get()
-        try:
-            with store.transaction() as connection:
-                replaced = store.replace(
-                    connection, ENTITY_TABLES[entity_name], rows, entity_rows_where(entity_name, days)
+        with store.transaction() as connection:
+            replaced = store.replace(
+                connection, ENTITY_TABLES[entity_name], rows, entity_rows_where(entity_name, days)
+            )
+            if days is not None:
+                counts = rows.group_by(entity.date_column).len()
+                per_day = dict(counts.iter_rows())
+                store.replace(
+                    connection,
+                    loaded_partitions,
+                    pl.DataFrame(
+                        {
+                            "entity": [entity_name] * len(days),
+                            "partition_date": days,
+                            "row_count": [per_day.get(day, 0) for day in days],
+                            "run_id": [context.run_id] * len(days),
+                            "loaded_at": [datetime.now(UTC)] * len(days),
+                        }
+                    ),
+                    (loaded_partitions.c.entity == entity_name)
+                    & loaded_partitions.c.partition_date.in_(days),
                 )
-                if days is not None:
-                    counts = rows.group_by(entity.date_column).len()
-                    per_day = dict(counts.iter_rows())
-                    store.replace(
-                        connection,
-                        loaded_partitions,
-                        pl.DataFrame(
-                            {
-                                "entity": [entity_name] * len(days),
-                                "partition_date": days,
-                                "row_count": [per_day.get(day, 0) for day in days],
-                                "run_id": [context.run_id] * len(days),
-                                "loaded_at": [datetime.now(UTC)] * len(days),
-                            }
-                        ),
-                        (loaded_partitions.c.entity == entity_name)
-                        & loaded_partitions.c.partition_date.in_(days),
-                    )
-        finally:
-            store.dispose()
         return dg.MaterializeResult(
             metadata={
                 "rows": rows.height,

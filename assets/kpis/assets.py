@@ -66,12 +66,9 @@ def build_kpi_values_asset(
     ) -> dg.MaterializeResult:
         first_day, last_day = partition_days(context)
         store = warehouse.get()
-        try:
-            rows = compute_and_load_kpi_values(
-                store, config.entities, first_day, last_day, context.run_id, context.log
-            )
-        finally:
-            store.dispose()
+        rows = compute_and_load_kpi_values(
+            store, config.entities, first_day, last_day, context.run_id, context.log
+        )
         day_rows = rows.filter(pl.col("grain") == "day", pl.col("period_start") == last_day)
         return dg.MaterializeResult(
             metadata={

@@ -1,0 +1,82 @@
+"""Shared fixtures: demo source systems made once per session, a config pointing at them, a temporary
+DuckDB warehouse and a temporary Dagster instance per test."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from kpi.demo import demo_config
+from kpi.demo_sources import DemoSummary, generate_demo_sources
+
+DEMO_END = date(2026, 3, 10)
+DEMO_DAYS = 45
+DEMO_INVOICES_PER_DAY = 12
+
+
+@pytest.fixture(scope="session")
+def demo_sources(tmp_path_factory: pytest.TempPathFactory) -> DemoSummary:
+    return generate_demo_sources(
+        tmp_path_factory.mktemp("demo") / "sources",
+        end_date=DEMO_END,
+        days=DEMO_DAYS,
+        seed=7,
+        invoices_per_day=DEMO_INVOICES_PER_DAY,
+    )
+
+
+def write_config(directory: Path, data: dict) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "kpi.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def demo_config_path(tmp_path: Path, demo_sources: DemoSummary) -> Path:
+    """The demo config, its sources the session's demo files, its warehouse a fresh DuckDB file."""
+    data = demo_config(DEMO_END, DEMO_DAYS, DEMO_INVOICES_PER_DAY)
+    data["warehouse"] = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    config_dir = demo_sources.out_dir.parent
+    for source in data["sources"]:
+        options = source["options"]
+        if "path" in options:
+            options["path"] = str(config_dir / options["path"])
+        if "url" in options:
+            options["url"] = options["url"].replace("sqlite:///", f"sqlite:///{config_dir}/")
+    return write_config(tmp_path, data)
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    yield home
+
+
+@pytest.fixture
+def instance(dagster_home: Path) -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.get() as instance:
+        yield instance
+
+
+def erp_rows(demo: DemoSummary, query: str, *parameters: object) -> list[tuple]:
+    """Read the demo ERP straight from SQLite: an independent check on what the pipeline loaded."""
+    with sqlite3.connect(demo.out_dir / "erp.sqlite") as connection:
+        return connection.execute(query, parameters).fetchall()
+
+
+def days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+
+
+os.environ.setdefault("TQDM_DISABLE", "1")

@@ -1,0 +1,180 @@
+"""The whole pipeline through Dagster on demo data, into a temporary DuckDB file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from kpi.runner import run_partitions
+from tests.conftest import DEMO_END, erp_rows
+
+FIRST = date(2026, 2, 27)
+LAST = date(2026, 3, 2)
+
+
+def query(config_path: Path, sql: str, *parameters: object) -> list[tuple]:
+    """Query the run's DuckDB file directly (through the same driver the pipeline uses)."""
+    engine = sa.create_engine(f"duckdb:///{config_path.parent / 'warehouse.duckdb'}")
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.exec_driver_sql(sql, tuple(parameters)).fetchall()]
+    finally:
+        engine.dispose()
+
+
+def kpi(config_path: Path, kpi_id: str, grain: str, period_start: date) -> tuple:
+    rows = query(
+        config_path,
+        "SELECT value, numerator, denominator, period_end, is_complete, previous_value FROM kpi_values "
+        "WHERE kpi_id = ? AND grain = ? AND period_start = ?",
+        kpi_id,
+        grain,
+        period_start,
+    )
+    assert len(rows) == 1, f"{kpi_id} {grain} {period_start}: {len(rows)} rows"
+    return rows[0]
+
+
+@pytest.fixture
+def loaded(demo_config_path: Path, instance) -> Path:
+    outcomes = run_partitions(demo_config_path, FIRST, LAST, instance=instance)
+    assert [outcome.success for outcome in outcomes] == [True] * 4, [outcome.error for outcome in outcomes]
+    return demo_config_path
+
+
+def test_entities_hold_exactly_the_source_rows_of_the_loaded_days(loaded: Path, demo_sources) -> None:
+    source = erp_rows(
+        demo_sources,
+        "SELECT invoice_no, invoice_date, customer_ref, total FROM invoices WHERE invoice_date BETWEEN ? AND ? "
+        "ORDER BY invoice_no",
+        FIRST.isoformat(),
+        LAST.isoformat(),
+    )
+    loaded_rows = query(
+        loaded,
+        "SELECT transaction_id, strftime(booked_on, '%Y-%m-%d'), customer_id, amount FROM revenue_transactions "
+        "ORDER BY transaction_id",
+    )
+    assert loaded_rows == source
+    customers_in_file = pl.read_csv(demo_sources.out_dir / "crm" / "customers.csv").height
+    assert query(loaded, "SELECT count(*) FROM customers") == [(customers_in_file,)]
+    assert query(loaded, "SELECT count(DISTINCT partition_date) FROM loaded_partitions") == [(4,)]
+
+
+def test_revenue_and_profit_match_the_erp(loaded: Path, demo_sources) -> None:
+    for day in (date(2026, 2, 27), date(2026, 3, 1)):
+        (revenue,) = erp_rows(
+            demo_sources,
+            "SELECT coalesce(sum(total), 0) FROM invoices WHERE invoice_date = ?",
+            day.isoformat(),
+        )[0:1][0]
+        (expenses,) = erp_rows(
+            demo_sources, "SELECT sum(amount) FROM expense_lines WHERE posted_on = ?", day.isoformat()
+        )[0]
+        (cogs,) = erp_rows(
+            demo_sources,
+            "SELECT sum(amount) FROM expense_lines WHERE posted_on = ? AND account = 'COGS'",
+            day.isoformat(),
+        )[0]
+        assert kpi(loaded, "revenue", "day", day)[0] == pytest.approx(revenue)
+        assert kpi(loaded, "expenses", "day", day)[0] == pytest.approx(expenses)
+        assert kpi(loaded, "gross_profit", "day", day)[0] == pytest.approx(revenue - cogs)
+        assert kpi(loaded, "net_profit", "day", day)[0] == pytest.approx(revenue - expenses)
+        margin = kpi(loaded, "net_profit_margin", "day", day)
+        assert margin[0] == pytest.approx((revenue - expenses) / revenue) if revenue else margin[0] is None
+
+
+def test_a_month_is_computed_over_its_loaded_days_and_to_date(loaded: Path, demo_sources) -> None:
+    (february_loaded,) = erp_rows(
+        demo_sources,
+        "SELECT sum(total) FROM invoices WHERE invoice_date BETWEEN '2026-02-27' AND '2026-02-28'",
+    )[0]
+    value, _, _, period_end, is_complete, _ = kpi(loaded, "revenue", "month", date(2026, 2, 1))
+    assert value == pytest.approx(february_loaded)
+    assert (period_end, is_complete) == (date(2026, 2, 28), True)
+    (march_to_date,) = erp_rows(
+        demo_sources,
+        "SELECT sum(total) FROM invoices WHERE invoice_date BETWEEN '2026-03-01' AND '2026-03-02'",
+    )[0]
+    value, _, _, period_end, is_complete, previous = kpi(loaded, "revenue", "month", date(2026, 3, 1))
+    assert value == pytest.approx(march_to_date)
+    assert (period_end, is_complete) == (LAST, False)
+    assert previous == pytest.approx(february_loaded)
+    value, _, _, period_end, is_complete, _ = kpi(loaded, "revenue", "quarter", date(2026, 1, 1))
+    assert value == pytest.approx(february_loaded + march_to_date)
+    assert (period_end, is_complete) == (LAST, False)
+
+
+def test_headcount_is_the_employees_employed_on_the_last_day(loaded: Path, demo_sources) -> None:
+    employees = pl.read_csv(demo_sources.out_dir / "hr" / "employees.csv", try_parse_dates=True)
+    for day in (FIRST, LAST):
+        employed = employees.filter(
+            (pl.col("hire_date") <= day)
+            & (pl.col("termination_date").is_null() | (pl.col("termination_date") > day))
+        ).height
+        assert kpi(loaded, "headcount", "day", day)[0] == employed
+    assert kpi(loaded, "headcount", "month", date(2026, 3, 1))[0] == kpi(loaded, "headcount", "day", LAST)[0]
+
+
+def test_running_a_day_twice_leaves_one_copy(loaded: Path, instance) -> None:
+    before = query(loaded, "SELECT count(*) FROM revenue_transactions")
+    kpi_rows_before = query(
+        loaded, "SELECT kpi_id, grain, period_start, round(value, 6) FROM kpi_values ORDER BY ALL"
+    )
+    outcomes = run_partitions(loaded, date(2026, 2, 28), date(2026, 2, 28), instance=instance)
+    assert outcomes[0].success, outcomes[0].error
+    assert query(loaded, "SELECT count(*) FROM revenue_transactions") == before
+    assert (
+        query(loaded, "SELECT kpi_id, grain, period_start, round(value, 6) FROM kpi_values ORDER BY ALL")
+        == kpi_rows_before
+    )
+    duplicates = query(
+        loaded,
+        "SELECT kpi_id, grain, period_start FROM kpi_values GROUP BY ALL HAVING count(*) > 1",
+    )
+    assert duplicates == []
+
+
+def test_rerunning_an_earlier_day_keeps_its_month_complete(loaded: Path, instance) -> None:
+    outcomes = run_partitions(loaded, date(2026, 2, 27), date(2026, 2, 27), instance=instance)
+    assert outcomes[0].success
+    _, _, _, period_end, is_complete, _ = kpi(loaded, "revenue", "month", date(2026, 2, 1))
+    assert (period_end, is_complete) == (date(2026, 2, 28), True)
+    _, _, _, period_end, is_complete, _ = kpi(loaded, "revenue", "year", date(2026, 1, 1))
+    assert (period_end, is_complete) == (LAST, False)
+
+
+def test_kpi_run_command_exits_non_zero_when_a_partition_fails(
+    demo_config_path: Path, dagster_home: Path
+) -> None:
+    kpi_command = Path(sys.executable).parent / "kpi"
+    ok = subprocess.run(
+        [kpi_command, "run", "--config", demo_config_path, "--from", str(DEMO_END), "--to", str(DEMO_END)],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "1 succeeded, 0 failed" in ok.stdout
+    # The run shows in the persistent instance the UI opens.
+    assert any(dagster_home.joinpath("history", "runs").iterdir()) or (dagster_home / "history").exists()
+
+    broken = demo_config_path.read_text().replace("hire_date", "hired")
+    broken_path = demo_config_path.with_name("broken.yaml")
+    broken_path.write_text(broken)
+    failed = subprocess.run(
+        [kpi_command, "run", "--config", broken_path, "--from", str(DEMO_END), "--to", str(DEMO_END)],
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode == 1
+    assert (
+        "source 'hr_employees': column 'hired' (mapped to employees.hired_on) is not in the source"
+        in failed.stdout
+    )
+    assert "0 succeeded, 1 failed" in failed.stdout
