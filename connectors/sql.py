@@ -70,9 +70,13 @@ class SqlConnector(Connector):
                 f"set options.date_column"
             )
         first, after_last = window.source_bounds()
+        # Bound as dates, not text: PostgreSQL has no `date >= varchar`; SQLite gets ISO text.
         return sa.text(
             f"SELECT * FROM ({base}) AS extract WHERE {date_column} >= :first AND {date_column} < :after_last"
-        ).bindparams(first=first.isoformat(), after_last=after_last.isoformat())
+        ).bindparams(
+            sa.bindparam("first", first, type_=sa.Date()),
+            sa.bindparam("after_last", after_last, type_=sa.Date()),
+        )
 
     def extract(self, window: ExtractWindow | None, source_date_column: str | None) -> Iterator[pl.DataFrame]:
         engine = self.engine()

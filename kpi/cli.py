@@ -101,6 +101,41 @@ def demo(days: int, seed: int, invoices_per_day: int) -> None:
     console.print(table)
     if not all(outcome.success for outcome in outcomes):
         sys.exit(1)
+    _print_scorecard(config_path, None)
+
+
+@main.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), help="as of this day; default: the latest"
+)
+def scorecard(config_path: Path, as_of) -> None:
+    """Print each key result's actual, target, progress and status."""
+    _print_scorecard(config_path, as_of.date() if as_of else None)
+
+
+def _print_scorecard(config_path: Path, as_of: date | None) -> None:
+    from kpi.config import load_config
+    from kpi.scorecard import scorecard_rows, scorecard_table
+    from kpi.warehouse import Warehouse
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as error:
+        _fail(str(error))
+    if not config.objectives:
+        _fail(f"{config_path}: no objectives configured")
+    warehouse = Warehouse(config.warehouse_url())
+    warehouse.create_tables()
+    rows = scorecard_rows(warehouse, as_of)
+    warehouse.dispose()
+    if rows.is_empty():
+        when = f"as of {as_of}" if as_of else "yet"
+        _fail(
+            f"no key results {when} in {warehouse.display_url}: run `kpi run --config {config_path} --from ... --to ...`"
+        )
+    # A scorecard is read at a glance: never squeeze it below a readable width, even in a pipe.
+    Console(width=max(console.width, 150)).print(scorecard_table(rows))
 
 
 @main.group()

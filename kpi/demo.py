@@ -167,10 +167,10 @@ def demo_config(end_date: date, days: int = DEMO_DAYS, invoices_per_day: int = D
                 "key_results": [
                     {
                         "id": "kr-turnover",
-                        "description": "Quarterly employee turnover down from 6% to 3%",
+                        "description": "Quarterly employee turnover down from 20% to 12%",
                         "kpi_id": "employee_turnover_rate",
-                        "baseline": 0.06,
-                        "target": 0.03,
+                        "baseline": 0.20,
+                        "target": 0.12,
                     },
                     {
                         "id": "kr-revenue-per-employee",

@@ -15,6 +15,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from assets.kpis.transforms import KPI_VALUE_SCHEMA
+from assets.okr.transforms import KEY_RESULT_SCHEMA
 from kpi.entities import ENTITIES
 
 TEXT = sa.String(255)
@@ -70,6 +71,70 @@ kpi_values = sa.Table(
 )
 
 
+key_results = sa.Table(
+    "key_results",
+    metadata,
+    *(
+        sa.Column(name, _column_type(dtype), primary_key=name in ("key_result_id", "as_of"))
+        for name, dtype in KEY_RESULT_SCHEMA.items()
+    ),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+objectives = sa.Table(
+    "objectives",
+    metadata,
+    sa.Column("objective_id", TEXT, primary_key=True),
+    sa.Column("title", TEXT, nullable=False),
+    sa.Column("owner", TEXT, nullable=False),
+    sa.Column("period_start", sa.Date(), nullable=False),
+    sa.Column("period_end", sa.Date(), nullable=False),
+)
+
+# Labels of the key results (their description, KPI, baseline and target) for BI joins and the scorecard.
+key_result_definitions = sa.Table(
+    "key_result_definitions",
+    metadata,
+    sa.Column("key_result_id", TEXT, primary_key=True),
+    sa.Column("objective_id", TEXT, nullable=False),
+    sa.Column("description", TEXT, nullable=False),
+    sa.Column("kpi_id", TEXT, nullable=False),
+    sa.Column("baseline", sa.Double(), nullable=False),
+    sa.Column("target", sa.Double(), nullable=False),
+)
+
+kpi_definitions = sa.Table(
+    "kpi_definitions",
+    metadata,
+    sa.Column("kpi_id", TEXT, primary_key=True),
+    sa.Column("name", TEXT, nullable=False),
+    sa.Column("formula", sa.String(1000), nullable=False),
+    sa.Column("unit", TEXT, nullable=False),
+    sa.Column("direction", TEXT, nullable=False),
+    sa.Column("inputs", TEXT, nullable=False),
+    sa.Column("is_ratio", sa.Boolean(), nullable=False),
+)
+
+# The BI views: each key result at its latest as-of date, and each KPI and grain at its latest period.
+VIEWS = {
+    "okr_scorecard": """
+        SELECT o.title AS objective_title, o.owner, d.description, r.*
+        FROM key_results r
+        JOIN objectives o ON o.objective_id = r.objective_id
+        JOIN key_result_definitions d ON d.key_result_id = r.key_result_id
+        WHERE r.as_of = (SELECT max(l.as_of) FROM key_results l WHERE l.key_result_id = r.key_result_id)
+    """,
+    "kpi_latest": """
+        SELECT d.name, d.direction, v.*
+        FROM kpi_values v
+        JOIN kpi_definitions d ON d.kpi_id = v.kpi_id
+        WHERE v.period_start = (
+            SELECT max(l.period_start) FROM kpi_values l WHERE l.kpi_id = v.kpi_id AND l.grain = v.grain
+        )
+    """,
+}
+
+
 def frame_schema(table: sa.Table) -> dict[str, pl.DataType]:
     """The Polars schema of a table's rows, so empty reads keep their types."""
     types: dict[type, pl.DataType] = {
@@ -105,6 +170,10 @@ class Warehouse:
         key = self.engine.url.render_as_string(hide_password=False)
         if key not in _TABLES_CREATED:
             metadata.create_all(self.engine, checkfirst=True)
+            with self.engine.begin() as connection:
+                for name, definition in VIEWS.items():
+                    connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+                    connection.exec_driver_sql(f"CREATE VIEW {name} AS {definition}")
             _TABLES_CREATED.add(key)
 
     @contextmanager

@@ -11,7 +11,8 @@ from pathlib import Path
 import dagster as dg
 
 from assets.entities.assets import build_entity_asset
-from assets.kpis.assets import build_kpi_values_asset
+from assets.kpis.assets import build_kpi_definitions_asset, build_kpi_values_asset
+from assets.okr.assets import build_okr_assets
 from assets.sources.assets import build_raw_asset
 from kpi.config import PipelineConfig, load_config
 from pipelines.jobs import build_kpi_job
@@ -30,7 +31,8 @@ def build_definitions(config: PipelineConfig) -> dg.Definitions:
     entities = dg.Definitions(
         assets=[build_entity_asset(config, name, partitions) for name in config.entities]
     )
-    kpis = dg.Definitions(assets=[build_kpi_values_asset(config, partitions)])
+    kpis = dg.Definitions(assets=[build_kpi_definitions_asset(), build_kpi_values_asset(config, partitions)])
+    okr = dg.Definitions(assets=build_okr_assets(config, partitions))
     job = build_kpi_job(partitions)
     orchestration = dg.Definitions(
         jobs=[job],
@@ -42,7 +44,7 @@ def build_definitions(config: PipelineConfig) -> dg.Definitions:
             )
         },
     )
-    return dg.Definitions.merge(sources, entities, kpis, orchestration)
+    return dg.Definitions.merge(sources, entities, kpis, okr, orchestration)
 
 
 def config_path() -> Path:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from assets.kpis.definitions import computable_kpis
+from assets.kpis.definitions import computable_kpis, kpi_definition_rows
 from assets.kpis.transforms import (
     attach_previous_values,
     following_periods,
@@ -14,7 +14,7 @@ from assets.kpis.transforms import (
 )
 from kpi.config import PipelineConfig
 from kpi.periods import period_start, periods_containing, previous_period_start
-from kpi.warehouse import Warehouse, load_kpi_values, read_kpi_values
+from kpi.warehouse import Warehouse, kpi_definitions, load_kpi_values, read_kpi_values
 from pipelines.partitions import partition_days
 from pipelines.resources import WarehouseResource
 
@@ -47,6 +47,23 @@ def compute_and_load_kpi_values(
     rows = attach_previous_values(rows, read_kpi_values(warehouse, previous_periods(periods)))
     load_kpi_values(warehouse, rows, periods, following_periods(rows), run_id, datetime.now(UTC))
     return rows
+
+
+def build_kpi_definitions_asset() -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["kpi", "kpi_definitions"],
+        group_name="kpi",
+        kinds={"sql"},
+        description="The KPI catalog (assets/kpis/definitions.py), one row per KPI: table kpi_definitions.",
+    )
+    def kpi_definitions_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        rows = kpi_definition_rows()
+        store = warehouse.get()
+        with store.transaction() as connection:
+            store.replace(connection, kpi_definitions, rows, None)
+        return dg.MaterializeResult(metadata={"kpis": rows.height})
+
+    return kpi_definitions_asset
 
 
 def build_kpi_values_asset(

@@ -246,3 +246,15 @@ def computable_kpis(entities: list[str] | set[str]) -> tuple[list[KpiDefinition]
         else:
             computable.append(kpi)
     return computable, skipped
+
+
+def kpi_definition_rows() -> pl.DataFrame:
+    """The catalog as rows of the kpi_definitions table."""
+    return pl.DataFrame(
+        [
+            (kpi.kpi_id, kpi.name, kpi.formula, kpi.unit, kpi.direction, ", ".join(kpi.inputs), kpi.is_ratio)
+            for kpi in KPI_LIST
+        ],
+        schema=["kpi_id", "name", "formula", "unit", "direction", "inputs", "is_ratio"],
+        orient="row",
+    )

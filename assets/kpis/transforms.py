@@ -18,7 +18,9 @@ import polars as pl
 from assets.kpis.definitions import KpiDefinition
 from kpi.periods import GRAINS, TRUNCATE_EVERY, next_period_start, previous_period_start
 
-PERIOD_KEY = ["grain", "period_start"]
+# A period is its grain and its days: calendar periods (day, month, quarter, year) and other windows
+# (an objective's period up to an as-of date, grain "window") alike.
+PERIOD_KEY = ["grain", "period_start", "period_end"]
 
 KPI_VALUE_SCHEMA = {
     "kpi_id": pl.String(),
@@ -37,25 +39,36 @@ KPI_VALUE_SCHEMA = {
 def _flow_measures(
     rows: pl.LazyFrame, periods: pl.DataFrame, date_column: str, aggregations: list[pl.Expr]
 ) -> pl.LazyFrame:
-    """Aggregate dated rows into each requested period; a period without rows gets zeros."""
-    per_grain = []
+    """Aggregate dated rows into each requested period; a period without rows gets zeros.
+
+    Calendar periods group every row into its period by truncating its date (one pass per grain);
+    any other window (an objective's period to date) filters the rows it spans.
+    """
+    parts = []
     for grain in GRAINS:
         grain_periods = periods.filter(pl.col("grain") == grain)
         if grain_periods.is_empty():
             continue
         first, last = grain_periods["period_start"].min(), grain_periods["period_end"].max()
-        per_grain.append(
+        parts.append(
             rows.filter(pl.col(date_column).is_between(first, last))
             .group_by(pl.col(date_column).dt.truncate(TRUNCATE_EVERY[grain]).alias("period_start"))
             .agg(aggregations)
             .with_columns(grain=pl.lit(grain))
+            .join(grain_periods.lazy().select(PERIOD_KEY), on=["grain", "period_start"])
         )
-    measures = pl.concat(per_grain, how="diagonal") if per_grain else None
-    joined = periods.lazy().select(PERIOD_KEY)
-    if measures is None:
-        return joined
+    for grain, start, end in periods.filter(~pl.col("grain").is_in(GRAINS)).select(PERIOD_KEY).iter_rows():
+        parts.append(
+            rows.filter(pl.col(date_column).is_between(start, end))
+            .select(aggregations)
+            .with_columns(grain=pl.lit(grain), period_start=pl.lit(start), period_end=pl.lit(end))
+        )
+    wanted = periods.lazy().select(PERIOD_KEY)
+    if not parts:
+        return wanted
     names = [aggregation.meta.output_name() for aggregation in aggregations]
-    return joined.join(measures, on=PERIOD_KEY, how="left").with_columns(pl.col(names).fill_null(0))
+    measures = pl.concat(parts, how="diagonal").select(PERIOD_KEY + names)
+    return wanted.join(measures, on=PERIOD_KEY, how="left").with_columns(pl.col(names).fill_null(0))
 
 
 def revenue_measures(transactions: pl.LazyFrame, periods: pl.DataFrame) -> pl.LazyFrame:
@@ -107,11 +120,12 @@ def _present_on(start_column: str, end_column: str, day: object) -> pl.Expr:
 def _stock_measures(snapshot: pl.LazyFrame, periods: pl.DataFrame, aggregations_for: object) -> pl.LazyFrame:
     frames = [
         snapshot.select(
-            pl.lit(period["grain"]).alias("grain"),
-            pl.lit(period["period_start"]).alias("period_start"),
-            *aggregations_for(period["period_start"], period["period_end"]),  # type: ignore[operator]
+            pl.lit(grain).alias("grain"),
+            pl.lit(start).alias("period_start"),
+            pl.lit(end).alias("period_end"),
+            *aggregations_for(start, end),  # type: ignore[operator]
         )
-        for period in periods.select(PERIOD_KEY + ["period_end"]).iter_rows(named=True)
+        for grain, start, end in periods.select(PERIOD_KEY).unique(maintain_order=True).iter_rows()
     ]
     if not frames:
         return periods.lazy().select(PERIOD_KEY)

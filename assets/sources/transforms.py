@@ -16,6 +16,8 @@ from kpi.entities import Entity
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_ ]*$")
 TIME_DIRECTIVES = ("%H", "%M", "%S", "%z", "%T", "%I", "%p")
+UTC_OFFSET_DIRECTIVE = re.compile(r"%[:#]?z")
+ISO_UTC_OFFSET = r"\d(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 REJECT_SCHEMA = {"rule": pl.String(), "column": pl.String(), "raw_row": pl.String()}
 
 
@@ -78,13 +80,23 @@ def to_date(column: str, source_type: pl.DataType, date_format: str | None, time
     if date_format and not any(directive in date_format for directive in TIME_DIRECTIVES):
         return text.str.to_date(date_format, strict=False)
     if date_format:
+        # Local times are not localized: only their date is wanted, and an hour the clocks repeat or
+        # skip (daylight saving) must not fail the row.
+        if not UTC_OFFSET_DIRECTIVE.search(date_format):
+            return text.str.to_datetime(date_format, strict=False).dt.date()
         return text.str.to_datetime(date_format, strict=False, time_zone=timezone).dt.date()
     # ISO dates, or ISO timestamps: with an offset they are converted to the reporting time zone,
     # without one they are taken as its local time. Polars infers a format from the first value, so
-    # dates and timestamps are parsed apart.
-    timestamp_text = pl.when(text.str.len_chars() > 10).then(text)
-    as_timestamp = timestamp_text.str.to_datetime(strict=False, time_zone=timezone).dt.date()
-    return pl.coalesce(text.str.to_date("%Y-%m-%d", strict=False), as_timestamp)
+    # dates, timestamps with an offset and local timestamps are parsed apart.
+    timestamp_text = pl.when(text.str.len_chars() > 10)
+    with_offset = text.str.contains(ISO_UTC_OFFSET)
+    as_timestamp = timestamp_text.then(pl.when(with_offset).then(text)).str.to_datetime(
+        strict=False, time_zone=timezone
+    )
+    as_local_timestamp = timestamp_text.then(pl.when(~with_offset).then(text)).str.to_datetime(strict=False)
+    return pl.coalesce(
+        text.str.to_date("%Y-%m-%d", strict=False), as_timestamp.dt.date(), as_local_timestamp.dt.date()
+    )
 
 
 def _datetime_to_date(value: pl.Expr, source_zone: str | None, timezone: str) -> pl.Expr:

@@ -1,0 +1,110 @@
+"""Dagster wiring for the OKR tables: `okr/objectives` (the config's objectives and key results) and
+`okr/key_results` (each key result as of each day of the partition)."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+import polars as pl
+
+from assets.kpis.definitions import KPIS
+from assets.kpis.transforms import kpi_values, period_measures
+from assets.okr.transforms import (
+    KEY_RESULT_SCHEMA,
+    as_of_windows,
+    key_result_frame,
+    key_results,
+    measured_windows,
+)
+from kpi.config import PipelineConfig
+from kpi.warehouse import Warehouse, key_result_definitions, objectives
+from kpi.warehouse import key_results as key_results_table
+from pipelines.partitions import partition_days
+from pipelines.resources import WarehouseResource
+
+
+def compute_and_load_key_results(
+    warehouse: Warehouse, config: PipelineConfig, first_day: date, last_day: date, computed_at: datetime
+) -> pl.DataFrame:
+    """Each key result as of each day of [first_day, last_day]; replaces those days' rows."""
+    as_of_days = [first_day + timedelta(days=offset) for offset in range((last_day - first_day).days + 1)]
+    windows = as_of_windows(key_result_frame(config.objectives), as_of_days)
+    if windows.is_empty():
+        rows = pl.DataFrame(schema=KEY_RESULT_SCHEMA)
+    else:
+        periods = measured_windows(windows)
+        first, last = periods["period_start"].min(), periods["period_end"].max()
+        frames = {name: warehouse.read_entity(name, first, last).lazy() for name in config.entities}
+        wanted = [KPIS[kpi_id] for kpi_id in windows["kpi_id"].unique().sort()]
+        computable = [kpi for kpi in wanted if set(kpi.inputs) <= set(config.entities)]
+        rows = key_results(windows, kpi_values(period_measures(frames, periods), computable))
+    with warehouse.transaction() as connection:
+        warehouse.replace(
+            connection,
+            key_results_table,
+            rows.with_columns(computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC"))),
+            key_results_table.c.as_of.in_(as_of_days),
+        )
+    return rows
+
+
+def build_okr_assets(
+    config: PipelineConfig, partitions: dg.PartitionsDefinition
+) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        key=["okr", "objectives"],
+        group_name="okr",
+        kinds={"sql"},
+        description="The config's objectives and their key results' labels: tables objectives and "
+        "key_result_definitions.",
+    )
+    def objectives_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        objective_rows = pl.DataFrame(
+            [(o.id, o.title, o.owner, o.start, o.end) for o in config.objectives],
+            schema=["objective_id", "title", "owner", "period_start", "period_end"],
+            orient="row",
+        )
+        definition_rows = pl.DataFrame(
+            [
+                (kr.id, o.id, kr.description, kr.kpi_id, kr.baseline, kr.target)
+                for o in config.objectives
+                for kr in o.key_results
+            ],
+            schema=["key_result_id", "objective_id", "description", "kpi_id", "baseline", "target"],
+            orient="row",
+        )
+        store = warehouse.get()
+        with store.transaction() as connection:
+            store.replace(connection, objectives, objective_rows, None)
+            store.replace(connection, key_result_definitions, definition_rows, None)
+        return dg.MaterializeResult(
+            metadata={"objectives": objective_rows.height, "key_results": definition_rows.height}
+        )
+
+    @dg.asset(
+        key=["okr", "key_results"],
+        deps=[dg.AssetKey(["kpi", "kpi_values"]), objectives_asset],
+        partitions_def=partitions,
+        group_name="okr",
+        kinds={"polars", "sql"},
+        description="Every key result as of the partition's day: actual, progress, expected progress and "
+        "status; loaded to the warehouse table key_results.",
+    )
+    def key_results_asset(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        first_day, last_day = partition_days(context)
+        rows = compute_and_load_key_results(warehouse.get(), config, first_day, last_day, datetime.now(UTC))
+        latest = rows.filter(pl.col("as_of") == last_day)
+        return dg.MaterializeResult(
+            metadata={
+                "rows": rows.height,
+                **{
+                    f"{kr_id}": f"{status} (progress {progress:.0%})" if progress is not None else status
+                    for kr_id, status, progress in latest.select(
+                        "key_result_id", "status", "progress"
+                    ).iter_rows()
+                },
+            }
+        )
+
+    return [objectives_asset, key_results_asset]
