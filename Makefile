@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: demo test lint format ui bench clean
+.PHONY: demo test lint format ui docs clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; run make PYTHON=/path/to/python3.11"; exit 2; }
@@ -37,6 +37,10 @@ format: $(STAMP)
 ## the Dagster UI on the demo (or KPI_CONFIG): runs of `kpi run` / `make demo` show there
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev
+
+## docs/kpis.md from the KPI catalog
+docs: $(STAMP)
+	$(BIN)/python -m kpi.docs
 
 clean:
 	rm -rf $(VENV) .demo .dagster_home .pytest_cache .ruff_cache .hypothesis

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
@@ -63,7 +63,8 @@ class SourceConfig(StrictModel):
         try:
             connectors[self.connector].Options.model_validate(self.options)
         except ValidationError as error:
-            raise ValueError("; ".join(_problems(error, prefix="options"))) from None
+            options_model = connectors[self.connector].Options
+            raise ValueError("; ".join(_problems(error, prefix="options", model=options_model))) from None
         return self
 
 
@@ -186,12 +187,29 @@ def _location(loc: tuple[int | str, ...], prefix: str = "") -> str:
     return path or "(top level)"
 
 
-def _problems(error: ValidationError, prefix: str = "") -> list[str]:
+def _keys_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the model nested at `loc` (the location of a key inside it) accepts; [] if unknown."""
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        annotation = field.annotation if field else None
+        nested = [
+            t for t in (annotation, *get_args(annotation)) if isinstance(t, type) and issubclass(t, BaseModel)
+        ]
+        if not nested:
+            return []
+        model = nested[0]
+    return [name for name, field in model.model_fields.items() if not field.exclude]
+
+
+def _problems(error: ValidationError, prefix: str = "", model: type[BaseModel] | None = None) -> list[str]:
     messages = []
     for problem in error.errors():
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
-            message = "unknown key"
+            keys = _keys_at(model, tuple(problem["loc"])) if model else []
+            message = "unknown key" + (f"; expected one of: {', '.join(keys)}" if keys else "")
         elif problem["type"] == "missing":
             message = "required key is missing"
         elif problem["type"] not in ("value_error",) and "input" in problem:
@@ -207,7 +225,8 @@ def load_config(path: str | Path) -> PipelineConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     objectives_file = data.get("objectives_file")
-    if isinstance(objectives_file, str):
+    # With inline objectives as well, both stay for validation to reject, rather than one being dropped.
+    if isinstance(objectives_file, str) and "objectives" not in data:
         objectives_path = (path.parent / objectives_file).resolve()
         objectives = _read_yaml(objectives_path)
         if isinstance(objectives, dict) and "objectives" in objectives:
@@ -217,7 +236,7 @@ def load_config(path: str | Path) -> PipelineConfig:
     try:
         return PipelineConfig.model_validate({**data, "config_dir": path.parent})
     except ValidationError as error:
-        problems = [f"{path}: {line}" for line in _problems(error)]
+        problems = [f"{path}: {line}" for line in _problems(error, model=PipelineConfig)]
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems)) from None
 
 

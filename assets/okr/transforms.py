@@ -18,6 +18,9 @@ from kpi.config import ObjectiveConfig
 WINDOW_GRAIN = "window"
 ON_TRACK_SLACK = 0.10
 AT_RISK_SLACK = 0.25
+# Progress and expected progress are fractions of floats: on a boundary (0.30 vs 0.40 - 0.10) they may
+# differ in the last bit. Compare with a tolerance far below anything a person reads.
+TOLERANCE = 1e-9
 
 KEY_RESULT_SCHEMA = {
     "objective_id": pl.String(),
@@ -97,13 +100,13 @@ def key_results(windows: pl.DataFrame, window_values: pl.DataFrame) -> pl.DataFr
     status = (
         pl.when(pl.col("actual").is_null())
         .then(pl.lit("unknown"))
-        .when(progress >= 1)
+        .when(progress >= 1 - TOLERANCE)
         .then(pl.lit("achieved"))
         .when(pl.col("as_of") >= pl.col("period_end"))
         .then(pl.lit("missed"))
-        .when(progress >= expected - ON_TRACK_SLACK)
+        .when(progress >= expected - ON_TRACK_SLACK - TOLERANCE)
         .then(pl.lit("on_track"))
-        .when(progress >= expected - AT_RISK_SLACK)
+        .when(progress >= expected - AT_RISK_SLACK - TOLERANCE)
         .then(pl.lit("at_risk"))
         .otherwise(pl.lit("off_track"))
     )

@@ -178,3 +178,38 @@ def test_kpi_run_command_exits_non_zero_when_a_partition_fails(
         in failed.stdout
     )
     assert "0 succeeded, 1 failed" in failed.stdout
+
+
+def test_key_results_as_of_each_day_and_the_bi_views(loaded: Path, demo_sources) -> None:
+    # The demo's objectives run over 2026 Q1; only 2026-02-27 .. 2026-03-02 are loaded.
+    as_of_days = query(loaded, "SELECT DISTINCT as_of FROM key_results ORDER BY as_of")
+    assert [day for (day,) in as_of_days] == [date(2026, 2, 27), date(2026, 2, 28), date(2026, 3, 1), LAST]
+    (revenue_to_date,) = erp_rows(
+        demo_sources,
+        "SELECT sum(total) FROM invoices WHERE invoice_date BETWEEN '2026-02-27' AND '2026-03-01'",
+    )[0]
+    actual, expected, period = query(
+        loaded,
+        "SELECT actual, expected_progress, period_end FROM key_results "
+        "WHERE key_result_id = 'kr-quarter-revenue' AND as_of = '2026-03-01'",
+    )[0]
+    assert actual == pytest.approx(revenue_to_date)
+    assert expected == pytest.approx(60 / 90)  # 2026-01-01 .. 03-01 is day 60 of Q1's 90
+    assert period == date(2026, 3, 31)
+    scorecard = query(
+        loaded, "SELECT key_result_id, as_of, objective_title, owner FROM okr_scorecard ORDER BY 1"
+    )
+    assert len(scorecard) == 7
+    assert {row[1] for row in scorecard} == {LAST}
+    assert ("kr-churn", LAST, "Keep customers happy and loyal", "VP Customer Success") in scorecard
+    latest = query(
+        loaded, "SELECT grain, period_start FROM kpi_latest WHERE kpi_id = 'revenue' ORDER BY grain"
+    )
+    assert latest == [
+        ("day", LAST),
+        ("month", date(2026, 3, 1)),
+        ("quarter", date(2026, 1, 1)),
+        ("year", date(2026, 1, 1)),
+    ]
+    assert query(loaded, "SELECT count(*) FROM kpi_definitions") == [(19,)]
+    assert query(loaded, "SELECT count(*) FROM objectives") == [(3,)]
