@@ -55,17 +55,18 @@ def demo_config_path(tmp_path: Path, demo_sources: DemoSummary) -> Path:
 
 
 @pytest.fixture
-def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    yield home
+def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A persistent Dagster instance's home, as `kpi run` and the UI use it."""
+    from kpi.runner import ensure_dagster_home
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    return ensure_dagster_home()
 
 
 @pytest.fixture
-def instance(dagster_home: Path) -> Iterator[dg.DagsterInstance]:
-    with dg.DagsterInstance.get() as instance:
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    """An in-memory Dagster instance: the pipeline runs the same, without the run history on disk."""
+    with dg.DagsterInstance.ephemeral(tempdir=str(tmp_path / "dagster_storage")) as instance:
         yield instance
 
 

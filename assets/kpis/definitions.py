@@ -21,7 +21,10 @@ CUSTOMERS = ("customers",)
 SURVEYS = ("survey_responses",)
 EMPLOYEES = ("employees",)
 
-measure = pl.col
+
+def measure(name: str) -> pl.Expr:
+    """A per-period measure as a float: counts are unsigned, and NPS subtracts them."""
+    return pl.col(name).cast(pl.Float64())
 
 
 @dataclass(frozen=True)

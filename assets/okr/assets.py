@@ -25,8 +25,13 @@ from pipelines.resources import WarehouseResource
 def compute_and_load_key_results(
     warehouse: Warehouse, config: PipelineConfig, first_day: date, last_day: date, computed_at: datetime
 ) -> pl.DataFrame:
-    """Each key result as of each day of [first_day, last_day]; replaces those days' rows."""
-    as_of_days = [first_day + timedelta(days=offset) for offset in range((last_day - first_day).days + 1)]
+    """Each key result as of each day from first_day to the latest loaded day; replaces those days' rows.
+
+    A key result as of T sums every loaded day up to T, so loading an earlier day (late data, a
+    backfill) changes it for every later T: they are recomputed too. A nightly run recomputes one day.
+    """
+    through = max(last_day, warehouse.latest_loaded_day() or last_day)
+    as_of_days = [first_day + timedelta(days=offset) for offset in range((through - first_day).days + 1)]
     windows = as_of_windows(key_result_frame(config.objectives), as_of_days)
     if windows.is_empty():
         rows = pl.DataFrame(schema=KEY_RESULT_SCHEMA)

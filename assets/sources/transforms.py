@@ -156,14 +156,15 @@ def map_to_entity(
     failed_column = failed.select(
         pl.coalesce([pl.when(pl.col(name)).then(pl.lit(name)) for name in entity.schema]).alias("column")
     )["column"]
-    keep = failed_column.is_null()
+    # The window's rows; a row whose date could not be read belongs to no day, so every window reports it.
+    in_window = pl.Series([True] * typed.height, dtype=pl.Boolean())
     if window is not None and entity.date_column is not None:
         first, last = window
-        keep = keep & typed[entity.date_column].is_between(first, last, closed="both").fill_null(True)
+        in_window = typed[entity.date_column].is_between(first, last, closed="both").fill_null(True)
     rejects = (
         raw.select(pl.struct(raw.columns).struct.json_encode().alias("raw_row"))
         .with_columns(column=failed_column, rule=pl.lit("type:") + failed_column)
-        .filter(pl.col("column").is_not_null())
+        .filter(pl.col("column").is_not_null() & in_window)
         .select(list(REJECT_SCHEMA))
     )
-    return MappedRows(rows=typed.filter(keep), rejects=rejects)
+    return MappedRows(rows=typed.filter(failed_column.is_null() & in_window), rejects=rejects)

@@ -7,6 +7,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 import sqlalchemy as sa
@@ -162,7 +163,11 @@ def test_kpi_run_command_exits_non_zero_when_a_partition_fails(
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "1 succeeded, 0 failed" in ok.stdout
     # The run shows in the persistent instance the UI opens.
-    assert any(dagster_home.joinpath("history", "runs").iterdir()) or (dagster_home / "history").exists()
+    with dg.DagsterInstance.get() as instance:  # DAGSTER_HOME: the instance the UI opens
+        runs = instance.get_runs()
+    assert [(run.job_name, run.tags.get("dagster/partition")) for run in runs] == [
+        ("kpi_pipeline", str(DEMO_END))
+    ]
 
     broken = demo_config_path.read_text().replace("hire_date", "hired")
     broken_path = demo_config_path.with_name("broken.yaml")

@@ -1,0 +1,379 @@
+"""load_config: a valid config file, and every kind of bad one rejected with a message naming the file,
+the key and what is expected."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from kpi.config import ConfigError, PipelineConfig, load_config
+
+VALID: dict[str, Any] = {
+    "timezone": "Europe/Berlin",
+    "start_date": date(2026, 1, 1),
+    "warehouse": "duckdb:///wh/warehouse.duckdb",
+    "sources": [
+        {
+            "name": "finance_export",
+            "connector": "files",
+            "options": {"path": "exports/revenue.csv", "format": "csv"},
+            "entity": "revenue_transactions",
+            "columns": {
+                "transaction_id": "id",
+                "booked_on": "date",
+                "amount": "total",
+                "customer_id": "customer",
+            },
+        },
+        {
+            "name": "crm",
+            "connector": "sql",
+            "options": {"url": "sqlite:///crm.sqlite", "table": "customers"},
+            "entity": "customers",
+            "columns": {"customer_id": "ref", "signed_up_on": "created_on"},
+            "date_format": "%m/%d/%Y",
+        },
+    ],
+    "objectives": [
+        {
+            "id": "grow-revenue",
+            "title": "Grow revenue",
+            "owner": "CFO",
+            "start": date(2026, 1, 1),
+            "end": date(2026, 6, 30),
+            "key_results": [
+                {
+                    "id": "kr-revenue",
+                    "description": "Half-year revenue of 1.5M",
+                    "kpi_id": "revenue",
+                    "baseline": 0,
+                    "target": 1500000,
+                },
+                {
+                    "id": "kr-churn",
+                    "description": "Churn down to 3%",
+                    "kpi_id": "customer_churn_rate",
+                    "baseline": 0.05,
+                    "target": 0.03,
+                },
+            ],
+        }
+    ],
+}
+
+
+def write(directory: Path, data: dict[str, Any], name: str = "kpi.yaml") -> Path:
+    path = directory / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def changed(change) -> dict[str, Any]:
+    data = copy.deepcopy(VALID)
+    change(data)
+    return data
+
+
+def config_error(path: Path) -> str:
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    return str(raised.value)
+
+
+def error_for(tmp_path: Path, change) -> tuple[Path, str]:
+    path = write(tmp_path, changed(change))
+    return path, config_error(path)
+
+
+# --- a valid config ------------------------------------------------------------------------------
+
+
+def test_a_valid_config_loads(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, VALID))
+
+    assert isinstance(config, PipelineConfig)
+    assert config.timezone == "Europe/Berlin"
+    assert config.start_date == date(2026, 1, 1)
+    assert config.config_dir == tmp_path
+    assert [source.name for source in config.sources] == ["finance_export", "crm"]
+    assert config.sources[0].options == {"path": "exports/revenue.csv", "format": "csv"}
+    assert config.sources[1].date_format == "%m/%d/%Y"
+    assert config.entities == ["revenue_transactions", "customers"]
+    assert [source.name for source in config.sources_for("customers")] == ["crm"]
+    [objective] = config.objectives
+    assert (objective.id, objective.start, objective.end) == (
+        "grow-revenue",
+        date(2026, 1, 1),
+        date(2026, 6, 30),
+    )
+    assert [(kr.id, kr.kpi_id, kr.baseline, kr.target) for kr in objective.key_results] == [
+        ("kr-revenue", "revenue", 0.0, 1500000.0),
+        ("kr-churn", "customer_churn_rate", 0.05, 0.03),
+    ]
+
+
+def test_defaults(tmp_path: Path) -> None:
+    data = {"start_date": "2026-01-01", "sources": VALID["sources"][:1]}
+    config = load_config(write(tmp_path, data))
+    assert config.timezone == "UTC"
+    assert config.objectives == []
+    # The default warehouse is a DuckDB file beside the config.
+    assert config.warehouse_url() == sa.make_url(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+
+
+def test_a_relative_warehouse_path_is_resolved_against_the_config_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "conf").mkdir()
+    path = write(tmp_path / "conf", VALID)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    config = load_config("../conf/kpi.yaml")
+
+    assert config.config_dir == tmp_path / "conf"
+    assert config.warehouse_url().database == str(tmp_path / "conf" / "wh" / "warehouse.duckdb")
+    assert config.warehouse_url().get_backend_name() == "duckdb"
+    assert path.parent == config.config_dir
+
+
+def test_an_absolute_or_in_memory_warehouse_is_left_alone(tmp_path: Path) -> None:
+    absolute = tmp_path / "abs" / "w.duckdb"
+    config = load_config(write(tmp_path, changed(lambda d: d.update(warehouse=f"duckdb:///{absolute}"))))
+    assert config.warehouse_url().database == str(absolute)
+
+    config = load_config(write(tmp_path, changed(lambda d: d.update(warehouse="duckdb:///:memory:"))))
+    assert config.warehouse_url().database == ":memory:"
+
+
+def test_the_warehouse_password_comes_from_the_named_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = changed(
+        lambda d: d.update(
+            warehouse="postgresql+psycopg://kpi@db.example:5432/kpi", warehouse_password_env="KPI_TEST_WH_PW"
+        )
+    )
+    config = load_config(write(tmp_path, data))
+
+    monkeypatch.setenv("KPI_TEST_WH_PW", "hunter2")
+    assert config.warehouse_url().password == "hunter2"
+    assert config.warehouse_url(with_password=False).password is None
+    assert config.warehouse_url().render_as_string(hide_password=True) == (
+        "postgresql+psycopg://kpi:***@db.example:5432/kpi"
+    )
+
+    monkeypatch.delenv("KPI_TEST_WH_PW")
+    with pytest.raises(ConfigError) as raised:
+        config.warehouse_url()
+    assert "'KPI_TEST_WH_PW' (warehouse_password_env) is not set" in str(raised.value)
+    assert config.warehouse_url(with_password=False).password is None
+
+
+# --- objectives_file ----------------------------------------------------------------------------
+
+
+def test_objectives_from_a_second_file(tmp_path: Path) -> None:
+    (tmp_path / "okr").mkdir()
+    write(tmp_path / "okr", {"objectives": VALID["objectives"]}, name="okrs.yaml")
+    data = changed(lambda d: d.pop("objectives"))
+    data["objectives_file"] = "okr/okrs.yaml"
+
+    config = load_config(write(tmp_path, data))
+
+    assert [objective.id for objective in config.objectives] == ["grow-revenue"]
+    assert [kr.id for kr in config.objectives[0].key_results] == ["kr-revenue", "kr-churn"]
+    assert config.objectives_file is None
+
+
+def test_objectives_file_may_hold_a_bare_list(tmp_path: Path) -> None:
+    (tmp_path / "okrs.yaml").write_text(yaml.safe_dump(VALID["objectives"]))
+    data = changed(lambda d: d.pop("objectives"))
+    data["objectives_file"] = "okrs.yaml"
+    config = load_config(write(tmp_path, data))
+    assert [kr.target for kr in config.objectives[0].key_results] == [1500000.0, 0.03]
+
+
+def test_a_missing_objectives_file_is_named(tmp_path: Path) -> None:
+    data = changed(lambda d: d.pop("objectives"))
+    data["objectives_file"] = "okrs.yaml"
+    message = config_error(write(tmp_path, data))
+    assert f"{tmp_path / 'okrs.yaml'}: config file not found" in message
+
+
+def test_inline_objectives_and_an_objectives_file_are_not_both_allowed(tmp_path: Path) -> None:
+    write(tmp_path, {"objectives": []}, name="okrs.yaml")
+    path, message = error_for(tmp_path, lambda d: d.update(objectives_file="okrs.yaml"))
+    assert str(path) in message
+    assert "give objectives inline or objectives_file, not both" in message
+
+
+# --- bad configs: each message names the file, the key path and what is expected ----------------
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    path, message = error_for(tmp_path, lambda d: d.update(time_zone="UTC"))
+    assert f"{path}: time_zone: unknown key; expected one of: timezone, start_date, warehouse," in message
+
+
+def test_missing_start_date(tmp_path: Path) -> None:
+    path, message = error_for(tmp_path, lambda d: d.pop("start_date"))
+    assert f"{path}: start_date: required key is missing" in message
+
+
+def test_start_date_not_a_date(tmp_path: Path) -> None:
+    path = tmp_path / "kpi.yaml"
+    text = yaml.safe_dump(VALID, sort_keys=False).replace("start_date: 2026-01-01", "start_date: notadate")
+    assert "notadate" in text
+    path.write_text(text)
+    message = config_error(path)
+    assert f"{path}: start_date: Input should be a valid date" in message
+    assert "(got 'notadate')" in message
+
+
+def test_unknown_time_zone(tmp_path: Path) -> None:
+    path, message = error_for(tmp_path, lambda d: d.update(timezone="Mars/Olympus"))
+    assert (
+        f"{path}: timezone: unknown time zone 'Mars/Olympus'; expected an IANA name like Europe/Berlin"
+        in message
+    )
+
+
+def test_warehouse_not_a_url(tmp_path: Path) -> None:
+    path, message = error_for(tmp_path, lambda d: d.update(warehouse="warehouse.duckdb"))
+    assert f"{path}: warehouse: expected a SQLAlchemy URL like duckdb:///warehouse.duckdb" in message
+
+
+def test_unknown_entity(tmp_path: Path) -> None:
+    path, message = error_for(tmp_path, lambda d: d["sources"][0].update(entity="invoices"))
+    assert f"{path}: sources[0].entity:" in message
+    assert "'revenue_transactions', 'expenses', 'customers', 'survey_responses' or 'employees'" in message
+    assert "(got 'invoices')" in message
+
+
+def test_unknown_connector(tmp_path: Path) -> None:
+    path, message = error_for(tmp_path, lambda d: d["sources"][1].update(connector="ftp"))
+    assert f"{path}: sources[1]: connector: unknown connector 'ftp'; expected one of: " in message
+    expected = message.split("expected one of: ")[1].split(", ")
+    assert {"files", "sql"} <= set(expected)
+
+
+def test_unknown_connector_option(tmp_path: Path) -> None:
+    path, message = error_for(tmp_path, lambda d: d["sources"][0]["options"].update(sep=";"))
+    assert (
+        f"{path}: sources[0]: options.sep: unknown key; expected one of: path, format, separator, encoding"
+        in message
+    )
+
+
+def test_bad_connector_option_value(tmp_path: Path) -> None:
+    path, message = error_for(tmp_path, lambda d: d["sources"][1]["options"].update(query="SELECT 1"))
+    assert f"{path}: sources[1]: options: give exactly one of `table` or `query`" in message
+
+
+def test_unknown_key_in_a_source(tmp_path: Path) -> None:
+    path, message = error_for(tmp_path, lambda d: d["sources"][0].update(format="csv"))
+    assert (
+        f"{path}: sources[0].format: unknown key; "
+        "expected one of: name, connector, options, entity, columns, date_format" in message
+    )
+
+
+def test_missing_required_column_mapping(tmp_path: Path) -> None:
+    path, message = error_for(tmp_path, lambda d: d["sources"][0]["columns"].pop("amount"))
+    assert f"{path}: sources[0]: columns: revenue_transactions needs a mapping for amount" in message
+
+
+def test_missing_mappings_are_all_named(tmp_path: Path) -> None:
+    path, message = error_for(
+        tmp_path, lambda d: d["sources"][1].update(entity="survey_responses", columns={"response_id": "rid"})
+    )
+    assert (
+        f"{path}: sources[1]: columns: survey_responses needs a mapping for "
+        "customer_id, responded_on, survey, score" in message
+    )
+
+
+def test_a_column_not_of_the_entity(tmp_path: Path) -> None:
+    path, message = error_for(tmp_path, lambda d: d["sources"][0]["columns"].update(vat="tax", net="n"))
+    assert (
+        f"{path}: sources[0]: columns: net, vat not a column of revenue_transactions; "
+        "expected some of: transaction_id, booked_on, customer_id, amount" in message
+    )
+
+
+def test_duplicate_source_names(tmp_path: Path) -> None:
+    path, message = error_for(tmp_path, lambda d: d["sources"][1].update(name="finance_export"))
+    assert f"{path}: (top level): sources: ids must be unique; repeated: finance_export" in message
+
+
+def test_a_source_name_that_is_not_a_plain_name(tmp_path: Path) -> None:
+    path, message = error_for(tmp_path, lambda d: d["sources"][0].update(name="Finance Export"))
+    assert f"{path}: sources[0].name: String should match pattern" in message
+    assert "(got 'Finance Export')" in message
+
+
+def test_key_result_with_unknown_kpi_id(tmp_path: Path) -> None:
+    path, message = error_for(
+        tmp_path, lambda d: d["objectives"][0]["key_results"][1].update(kpi_id="ebitda")
+    )
+    assert (
+        f"{path}: objectives[0].key_results[1].kpi_id: unknown kpi_id 'ebitda'; "
+        "expected one of: revenue, expenses, gross_profit," in message
+    )
+
+
+def test_baseline_equal_to_target(tmp_path: Path) -> None:
+    path, message = error_for(
+        tmp_path, lambda d: d["objectives"][0]["key_results"][0].update(baseline=100, target=100)
+    )
+    assert (
+        f"{path}: objectives[0].key_results[0]: target equals baseline (100.0): progress would be undefined"
+        in message
+    )
+
+
+def test_objective_end_before_start(tmp_path: Path) -> None:
+    path, message = error_for(tmp_path, lambda d: d["objectives"][0].update(end=date(2025, 12, 31)))
+    assert f"{path}: objectives[0]: end 2025-12-31 is before start 2026-01-01" in message
+
+
+def test_an_objective_without_key_results(tmp_path: Path) -> None:
+    path, message = error_for(tmp_path, lambda d: d["objectives"][0].update(key_results=[]))
+    assert f"{path}: objectives[0].key_results: List should have at least 1 item" in message
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    def two_problems(data: dict[str, Any]) -> None:
+        data.pop("start_date")
+        data["timezone"] = "Nowhere/City"
+
+    path, message = error_for(tmp_path, two_problems)
+    assert f"{path}: start_date: required key is missing" in message
+    assert f"{path}: timezone: unknown time zone 'Nowhere/City'" in message
+
+
+def test_yaml_syntax_error(tmp_path: Path) -> None:
+    path = tmp_path / "kpi.yaml"
+    path.write_text("timezone: UTC\nstart_date: 2026-01-01\nsources: [finance_export\n")
+    message = config_error(path)
+    assert f"{path}: not valid YAML" in message
+    assert "line 3, column 10" in message
+
+
+def test_a_config_that_is_not_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "kpi.yaml"
+    path.write_text("- just\n- a list\n")
+    assert config_error(path) == f"{path}: expected a mapping of settings at the top level"
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "kpi.yaml"
+    assert config_error(path) == f"{path}: config file not found"
