@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from datetime import date, timedelta
@@ -153,3 +154,21 @@ def connectors_list() -> None:
         for option, field in connector.Options.model_fields.items():
             required = "required" if field.is_required() else f"default {field.default!r}"
             console.print(f"  {option} ({required}): {field.description or ''}", highlight=False)
+
+
+def run_cli() -> None:
+    """The console script: `main`, then a hard exit once output is flushed.
+
+    DuckDB's bindings print reference-leak warnings at interpreter shutdown when Great Expectations
+    has been imported beside them; the work is done and committed by then, so skip the teardown.
+    """
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        if not isinstance(exit_.code, int | None):
+            print(exit_.code, file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -27,6 +28,58 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class QualityConfig(StrictModel):
+    """How strict the data-quality gate is for one source."""
+
+    min_rows_per_day: int = Field(default=0, ge=0, description="a dated day with fewer rows fails its check")
+    days_without_data: list[str] = Field(
+        default_factory=list, description="weekdays (sunday) or dates (12-25) where no rows is normal"
+    )
+    quarantine_threshold: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="the share of a day's rows that may be quarantined before it fails",
+    )
+    expectations: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="more Great Expectations for this source's rows: {type: expect_..., column: ..., ...}",
+    )
+
+    @field_validator("days_without_data")
+    @classmethod
+    def days_are_weekdays_or_dates(cls, days: list[str]) -> list[str]:
+        for day in days:
+            if day.lower() not in WEEKDAYS and not re.fullmatch(r"\d{2}-\d{2}", day):
+                raise ValueError(f"{day!r} is neither a weekday ({', '.join(WEEKDAYS)}) nor a MM-DD date")
+        return [day.lower() for day in days]
+
+    @field_validator("expectations")
+    @classmethod
+    def expectations_are_known(cls, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from expectations.suites import build_expectation
+
+        for spec in specs:
+            if "type" not in spec:
+                raise ValueError(f"expectation {spec} has no `type`")
+            try:
+                build_expectation(spec)
+            except Exception as error:  # GX raises pydantic and value errors alike for bad arguments
+                raise ValueError(f"expectation {spec['type']}: {str(error).splitlines()[0]}") from None
+        return specs
+
+    def min_rows_on(self, day: date) -> int:
+        if (
+            WEEKDAYS[day.weekday()] in self.days_without_data
+            or day.strftime("%m-%d") in self.days_without_data
+        ):
+            return 0
+        return self.min_rows_per_day
+
+
 class SourceConfig(StrictModel):
     name: str = Field(pattern=NAME, description="Unique; becomes part of the raw asset's key.")
     connector: str
@@ -36,6 +89,7 @@ class SourceConfig(StrictModel):
     date_format: str | None = Field(
         default=None, description="strftime format of text dates, e.g. '%m/%d/%Y'; ISO by default"
     )
+    quality: QualityConfig = Field(default_factory=QualityConfig)
 
     @model_validator(mode="after")
     def columns_fit_the_entity(self) -> SourceConfig:

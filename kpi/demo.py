@@ -47,6 +47,7 @@ def demo_config(end_date: date, days: int = DEMO_DAYS, invoices_per_day: int = D
                     "customer_id": "customer_ref",
                     "amount": "total",
                 },
+                "quality": {"min_rows_per_day": 1, "days_without_data": ["sunday", "01-01", "12-25"]},
             },
             {
                 "name": "erp_expenses",
@@ -63,6 +64,7 @@ def demo_config(end_date: date, days: int = DEMO_DAYS, invoices_per_day: int = D
                     "WHEN 'INTEREST' THEN 'interest' WHEN 'TAX' THEN 'tax' WHEN 'OTHER' THEN 'other' END",
                     "amount": "amount",
                 },
+                "quality": {"min_rows_per_day": 1},
             },
             {
                 "name": "crm_customers",

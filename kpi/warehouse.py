@@ -6,6 +6,7 @@ executemany for now.
 
 from __future__ import annotations
 
+import atexit
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,15 @@ TEXT = sa.String(255)
 metadata = sa.MetaData()
 _TABLES_CREATED: set[str] = set()
 _ENGINES: dict[str, sa.Engine] = {}
+
+
+@atexit.register
+def dispose_all() -> None:
+    """Close every cached engine (DuckDB complains at interpreter exit about connections left open)."""
+    for engine in _ENGINES.values():
+        engine.dispose()
+    _ENGINES.clear()
+    _TABLES_CREATED.clear()
 
 
 def _column_type(dtype: pl.DataType) -> sa.types.TypeEngine:
@@ -115,6 +125,32 @@ kpi_definitions = sa.Table(
     sa.Column("is_ratio", sa.Boolean(), nullable=False),
 )
 
+# One row per check run: what was checked, on which partition, whether it passed and what it saw.
+dq_results = sa.Table(
+    "dq_results",
+    metadata,
+    sa.Column("check", TEXT, nullable=False),
+    sa.Column("asset", TEXT, nullable=False),
+    sa.Column("partition", TEXT),
+    sa.Column("passed", sa.Boolean(), nullable=False),
+    sa.Column("observed", sa.String(4000), nullable=False),
+    sa.Column("run_id", TEXT),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Rows kept out of the entities by a row-level rule, with their values: nothing is silently dropped.
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("source", TEXT, nullable=False),
+    sa.Column("entity", TEXT, nullable=False),
+    sa.Column("partition", TEXT),
+    sa.Column("rule", sa.String(2000), nullable=False),
+    sa.Column("raw_row", sa.Text(), nullable=False),
+    sa.Column("run_id", TEXT),
+    sa.Column("quarantined_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # The BI views: each key result at its latest as-of date, and each KPI and grain at its latest period.
 VIEWS = {
     "okr_scorecard": """
@@ -138,6 +174,7 @@ VIEWS = {
 def frame_schema(table: sa.Table) -> dict[str, pl.DataType]:
     """The Polars schema of a table's rows, so empty reads keep their types."""
     types: dict[type, pl.DataType] = {
+        sa.Text: pl.String(),
         sa.String: pl.String(),
         sa.Date: pl.Date(),
         sa.Double: pl.Float64(),

@@ -40,6 +40,8 @@ class KpiDefinition:
     numerator: pl.Expr
     denominator: pl.Expr | None = None
     scale: float = 1.0
+    bounds: tuple[float | None, float | None] | None = None
+    """The values it can take (lowest, highest; None: unbounded); the kpi_values check enforces them."""
 
     @property
     def is_ratio(self) -> bool:
@@ -105,6 +107,7 @@ KPI_LIST: tuple[KpiDefinition, ...] = (
         "higher_is_better",
         REVENUE,
         measure("active_customers"),
+        bounds=(0, None),
     ),
     KpiDefinition(
         "average_revenue_per_customer",
@@ -124,6 +127,7 @@ KPI_LIST: tuple[KpiDefinition, ...] = (
         "higher_is_better",
         CUSTOMERS,
         measure("new_customers"),
+        bounds=(0, None),
     ),
     KpiDefinition(
         "churned_customers",
@@ -133,6 +137,7 @@ KPI_LIST: tuple[KpiDefinition, ...] = (
         "lower_is_better",
         CUSTOMERS,
         measure("churned_customers"),
+        bounds=(0, None),
     ),
     KpiDefinition(
         "customer_retention_rate",
@@ -143,6 +148,7 @@ KPI_LIST: tuple[KpiDefinition, ...] = (
         CUSTOMERS,
         measure("customers_at_end") - measure("new_customers_at_end"),
         measure("customers_at_start"),
+        bounds=(0, 1),
     ),
     KpiDefinition(
         "customer_churn_rate",
@@ -153,6 +159,7 @@ KPI_LIST: tuple[KpiDefinition, ...] = (
         CUSTOMERS,
         measure("churned_from_start"),
         measure("customers_at_start"),
+        bounds=(0, 1),
     ),
     KpiDefinition(
         "csat",
@@ -164,6 +171,7 @@ KPI_LIST: tuple[KpiDefinition, ...] = (
         measure("csat_satisfied"),
         measure("csat_responses"),
         100.0,
+        bounds=(0, 100),
     ),
     KpiDefinition(
         "nps",
@@ -175,6 +183,7 @@ KPI_LIST: tuple[KpiDefinition, ...] = (
         measure("nps_promoters") - measure("nps_detractors"),
         measure("nps_responses"),
         100.0,
+        bounds=(-100, 100),
     ),
     KpiDefinition(
         "headcount",
@@ -184,6 +193,7 @@ KPI_LIST: tuple[KpiDefinition, ...] = (
         "higher_is_better",
         EMPLOYEES,
         measure("headcount_at_end"),
+        bounds=(0, None),
     ),
     KpiDefinition(
         "hires",
@@ -193,6 +203,7 @@ KPI_LIST: tuple[KpiDefinition, ...] = (
         "higher_is_better",
         EMPLOYEES,
         measure("hires"),
+        bounds=(0, None),
     ),
     KpiDefinition(
         "terminations",
@@ -202,6 +213,7 @@ KPI_LIST: tuple[KpiDefinition, ...] = (
         "lower_is_better",
         EMPLOYEES,
         measure("terminations"),
+        bounds=(0, None),
     ),
     KpiDefinition(
         "employee_turnover_rate",
@@ -212,6 +224,7 @@ KPI_LIST: tuple[KpiDefinition, ...] = (
         EMPLOYEES,
         measure("terminations"),
         _average_headcount(),
+        bounds=(0, None),
     ),
     KpiDefinition(
         "employee_retention_rate",
@@ -222,6 +235,7 @@ KPI_LIST: tuple[KpiDefinition, ...] = (
         EMPLOYEES,
         measure("retained_employees"),
         measure("headcount_at_start"),
+        bounds=(0, 1),
     ),
     KpiDefinition(
         "revenue_per_employee",

@@ -1,15 +1,21 @@
 """Dagster wiring for `raw/<source>`: one asset per configured source, daily-partitioned when dated."""
 
+from datetime import UTC, date, datetime, timedelta
+
 import dagster as dg
 import polars as pl
 
 from assets.sources.transforms import MappedRows, MappingError, map_to_entity
 from connectors import ExtractWindow, SourceError, get_connector
+from expectations.checks import blocking_check, check_result, failure_message, record_check
+from expectations.quality import GateResult, gate_rows
+from expectations.runner import validate
+from expectations.suites import entity_suite
 from kpi.config import PipelineConfig, SourceConfig
 from kpi.entities import ENTITIES
+from kpi.warehouse import quarantine
 from pipelines.partitions import partition_days
-
-EXAMPLE_ROWS = 5
+from pipelines.resources import WarehouseResource
 
 
 def extract_source(config: PipelineConfig, source: SourceConfig, window: ExtractWindow | None) -> MappedRows:
@@ -40,45 +46,111 @@ def extract_source(config: PipelineConfig, source: SourceConfig, window: Extract
     return MappedRows(pl.concat([part.rows for part in parts]), pl.concat([part.rejects for part in parts]))
 
 
-def rejected_rows_message(source: SourceConfig, rejects: pl.DataFrame) -> str:
-    entity = ENTITIES[source.entity]
-    lines = [f"source {source.name!r}: {rejects.height} row(s) have values that do not fit {source.entity}:"]
-    for column, examples in (
-        rejects.group_by("column", maintain_order=True).agg(pl.col("raw_row").head(EXAMPLE_ROWS)).iter_rows()
-    ):
-        expected = entity.schema[column]
-        lines.append(
-            f"  column {column} (source {source.columns.get(column)!r}) expected {expected}, e.g. rows: "
-            + "; ".join(examples)
-        )
-    return "\n".join(lines)
+QUALITY_CHECK = "quality"
+
+
+def gate_source_rows(
+    config: PipelineConfig, source: SourceConfig, mapped: MappedRows, window: ExtractWindow | None
+) -> GateResult:
+    """Validate one source's mapped rows with its entity's suite and split them (no Dagster needed)."""
+    parameters: dict[str, object] = {}
+    if window is not None:
+        parameters = {
+            "first_day": window.start,
+            "last_day": window.end,
+            "min_rows": sum(source.quality.min_rows_on(day) for day in _days(window.start, window.end)),
+        }
+    outcome = validate(
+        mapped.rows,
+        f"source_{source.name}",
+        entity_suite(source.entity, source.quality.expectations),
+        parameters,
+    )
+    return gate_rows(mapped.rows, mapped.rejects, outcome, source.quality.quarantine_threshold)
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
 
 
 def build_raw_asset(
     config: PipelineConfig, source: SourceConfig, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     entity = ENTITIES[source.entity]
+    key = dg.AssetKey(["raw", source.name])
+    partitions_def = partitions if entity.is_dated else None
 
     @dg.asset(
-        key=["raw", source.name],
-        partitions_def=partitions if entity.is_dated else None,
+        key=key,
+        partitions_def=partitions_def,
         group_name="raw",
         kinds={"polars", source.connector},
         description=f"Source {source.name!r} through the {source.connector!r} connector, mapped onto {source.entity}.",
         metadata={"connector": source.connector, "entity": source.entity},
         retry_policy=dg.RetryPolicy(max_retries=1, delay=5),
+        check_specs=[
+            blocking_check(
+                key,
+                QUALITY_CHECK,
+                f"The {source.entity} suite (expectations/suites.py) and the source's own expectations; rows "
+                f"breaking a row rule are quarantined, the day fails above "
+                f"{source.quality.quarantine_threshold:.1%} of its rows.",
+                partitions_def,
+            )
+        ],
     )
-    def raw_asset(context: dg.AssetExecutionContext) -> pl.DataFrame:
+    def raw_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         window = ExtractWindow(*partition_days(context)) if entity.is_dated else None
+        partition = context.partition_key if entity.is_dated else None
         try:
             mapped = extract_source(config, source, window)
         except (SourceError, MappingError) as error:
             raise dg.Failure(str(error), allow_retries=False) from None
-        if not mapped.rejects.is_empty():
-            raise dg.Failure(rejected_rows_message(source, mapped.rejects), allow_retries=False)
-        context.add_output_metadata(
-            {"rows": mapped.rows.height, "window": str(window) if window else "snapshot"}
+        gate = gate_source_rows(config, source, mapped, window)
+        store = warehouse.get()
+        with store.transaction() as connection:
+            store.replace(
+                connection,
+                quarantine,
+                gate.quarantined.with_columns(
+                    source=pl.lit(source.name),
+                    entity=pl.lit(source.entity),
+                    partition=pl.lit(partition, dtype=pl.String()),
+                    run_id=pl.lit(context.run_id),
+                    quarantined_at=pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC")),
+                ),
+                (quarantine.c.source == source.name)
+                & (quarantine.c.partition == partition if partition else quarantine.c.partition.is_(None)),
+            )
+        record_check(store, QUALITY_CHECK, key, partition, gate.passed, gate.observed(), context.run_id)
+        metadata = {
+            "rows": gate.rows_in,
+            "rows_quarantined": gate.quarantined.height,
+            "quarantined_share": gate.share,
+            "threshold": gate.threshold,
+            "failed_expectations": dg.MetadataValue.md(
+                "\n".join(f"- {failed.expectation}: {failed.observed}" for failed in gate.outcome.failed)
+                or "none"
+            ),
+        }
+        yield check_result(QUALITY_CHECK, gate.passed, metadata, gate.observed())
+        if not gate.passed:
+            raise dg.Failure(
+                failure_message(
+                    QUALITY_CHECK,
+                    key,
+                    partition,
+                    f"{gate.observed()}; failing: {gate.outcome.describe_failures() or 'none'}"
+                    + (
+                        f"; quarantined rows, e.g. {' | '.join(gate.quarantined['raw_row'].head(3))}"
+                        if gate.quarantined.height
+                        else ""
+                    ),
+                ),
+                allow_retries=False,
+            )
+        yield dg.Output(
+            gate.kept, metadata={"rows": gate.kept.height, "window": str(window) if window else "snapshot"}
         )
-        return mapped.rows
 
     return raw_asset

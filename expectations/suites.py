@@ -1,0 +1,121 @@
+"""The data-quality suites, as code: one per canonical entity and one per output table.
+
+A suite is a list of Great Expectations (1.x) expectations. Column-value expectations are row-level
+rules: on an entity, the rows that break one are quarantined. Table-level ones (row counts) gate the
+whole partition. Window bounds and minimum row counts are suite parameters, set per partition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from assets.kpis.definitions import KPI_LIST
+from kpi.entities import ENTITIES, SURVEY_SCORE_RANGES
+
+# Amounts beyond this are not money but a broken export (or an infinity).
+AMOUNT_LIMIT = 1e12
+GRAINS = ["day", "month", "quarter", "year"]
+STATUSES = ["achieved", "on_track", "at_risk", "off_track", "missed", "unknown"]
+
+
+def _expectations():
+    import great_expectations as gx
+
+    return gx.expectations
+
+
+def entity_suite(entity_name: str, extra: list[dict[str, Any]] | None = None) -> list:
+    """The rules every row of an entity must keep, plus a source's own (`quality.expectations`)."""
+    expectations = _expectations()
+    entity = ENTITIES[entity_name]
+    suite = [expectations.ExpectColumnValuesToNotBeNull(column=column) for column in entity.required_columns]
+    suite.append(expectations.ExpectColumnValuesToBeUnique(column=entity.key))
+    if entity.date_column is not None:
+        suite.append(
+            expectations.ExpectColumnValuesToBeBetween(
+                column=entity.date_column,
+                min_value={"$PARAMETER": "first_day"},
+                max_value={"$PARAMETER": "last_day"},
+            )
+        )
+        suite.append(expectations.ExpectTableRowCountToBeBetween(min_value={"$PARAMETER": "min_rows"}))
+    for column, allowed in entity.allowed_values.items():
+        suite.append(expectations.ExpectColumnValuesToBeInSet(column=column, value_set=sorted(allowed)))
+    if "amount" in entity.schema:
+        lowest = 0 if entity_name == "expenses" else -AMOUNT_LIMIT  # a cost is positive
+        suite.append(
+            expectations.ExpectColumnValuesToBeBetween(
+                column="amount", min_value=lowest, max_value=AMOUNT_LIMIT
+            )
+        )
+    if entity_name == "survey_responses":
+        for survey, (lowest, highest) in SURVEY_SCORE_RANGES.items():
+            suite.append(
+                expectations.ExpectColumnValuesToBeBetween(
+                    column="score",
+                    min_value=lowest,
+                    max_value=highest,
+                    row_condition=f'survey=="{survey}"',
+                    condition_parser="pandas",
+                )
+            )
+    if entity_name == "customers":
+        suite.append(_ends_after_start("churned_on", "signed_up_on"))
+    if entity_name == "employees":
+        suite.append(_ends_after_start("terminated_on", "hired_on"))
+    suite.extend(build_expectation(spec) for spec in extra or [])
+    return suite
+
+
+def _ends_after_start(end_column: str, start_column: str):
+    return _expectations().ExpectColumnPairValuesAToBeGreaterThanB(
+        column_A=end_column, column_B=start_column, or_equal=False, ignore_row_if="either_value_is_missing"
+    )
+
+
+def kpi_values_suite() -> list:
+    """kpi_values before they are published: keys present, and bounded KPIs within their bounds."""
+    expectations = _expectations()
+    suite = [
+        expectations.ExpectColumnValuesToNotBeNull(column=column)
+        for column in ("kpi_id", "grain", "period_start")
+    ]
+    suite.append(expectations.ExpectColumnValuesToBeInSet(column="grain", value_set=GRAINS))
+    for kpi in KPI_LIST:
+        if kpi.bounds is None:
+            continue
+        lowest, highest = kpi.bounds
+        suite.append(
+            expectations.ExpectColumnValuesToBeBetween(
+                column="value",
+                min_value=lowest,
+                max_value=highest,
+                row_condition=f'kpi_id=="{kpi.kpi_id}"',
+                condition_parser="pandas",
+            )
+        )
+    return suite
+
+
+def key_results_suite() -> list:
+    """key_results before they are published: progress within [0, 1], a known status."""
+    expectations = _expectations()
+    return [
+        expectations.ExpectColumnValuesToNotBeNull(column="key_result_id"),
+        expectations.ExpectColumnValuesToBeBetween(column="progress", min_value=0, max_value=1),
+        expectations.ExpectColumnValuesToBeBetween(column="expected_progress", min_value=0, max_value=1),
+        expectations.ExpectColumnValuesToBeInSet(column="status", value_set=STATUSES),
+    ]
+
+
+def build_expectation(spec: dict[str, Any]):
+    """An expectation from config: {type: expect_column_values_to_be_between, column: amount, ...}."""
+    spec = dict(spec)
+    name = spec.pop("type")
+    class_name = "".join(part.capitalize() for part in name.split("_"))
+    expectation_class = getattr(_expectations(), class_name, None)
+    if expectation_class is None:
+        raise ValueError(
+            f"unknown expectation type {name!r}; expected a Great Expectations name like expect_column_values_to_be_between"
+        )
+    return expectation_class(**spec)
