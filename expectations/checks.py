@@ -69,3 +69,43 @@ def check_result(
         metadata=metadata,
         description=description,
     )
+
+
+def validate_output(
+    warehouse: Warehouse,
+    asset_key: dg.AssetKey,
+    check: str,
+    partition: str | None,
+    run_id: str,
+    frame: pl.DataFrame,
+    suite: list,
+) -> tuple[dg.AssetCheckResult, str | None]:
+    """Validate rows about to be published; record the run in dq_results. Returns the check's result
+    and, when it failed, the message the run must fail with (the rows are then not published)."""
+    from expectations.runner import validate
+
+    outcome = validate(frame, check, suite)
+    failed_rows = sorted({index for failed in outcome.failed for index in failed.failing_rows})
+    observed = (
+        f"{len(outcome.failed)} of {len(outcome.expectations)} expectations failed over {frame.height} rows"
+    )
+    if outcome.failed:
+        observed += ": " + outcome.describe_failures()
+    record_check(warehouse, check, asset_key, partition, outcome.success, observed, run_id)
+    result = check_result(
+        check,
+        outcome.success,
+        {
+            "rows": frame.height,
+            "failed_expectations": dg.MetadataValue.md(
+                "\n".join(f"- {failed.expectation}: {failed.observed}" for failed in outcome.failed) or "none"
+            ),
+        },
+        observed,
+    )
+    if outcome.success:
+        return result, None
+    details = outcome.describe_failures()
+    if failed_rows:
+        details += f"; rows, e.g. {examples(frame[failed_rows])}"
+    return result, failure_message(check, asset_key, partition, details)

@@ -6,11 +6,14 @@ import dagster as dg
 import polars as pl
 
 from assets.entities.transforms import combine_sources, duplicate_keys
+from expectations.checks import blocking_check, check_result, failure_message, record_check
 from kpi.config import PipelineConfig
 from kpi.entities import ENTITIES
 from kpi.warehouse import ENTITY_TABLES, entity_rows_where, loaded_partitions
 from pipelines.partitions import partition_days
 from pipelines.resources import WarehouseResource
+
+UNIQUE_CHECK = "unique_keys"
 
 
 def _frames(loaded: pl.DataFrame | dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
@@ -28,30 +31,52 @@ def build_entity_asset(
     entity = ENTITIES[entity_name]
     sources = config.sources_for(entity_name)
 
+    key = dg.AssetKey(["entity", entity_name])
+    partitions_def = partitions if entity.is_dated else None
+
     @dg.asset(
-        key=["entity", entity_name],
+        key=key,
+        check_specs=[
+            blocking_check(
+                key,
+                UNIQUE_CHECK,
+                f"Each {entity.key} comes from one source only: each source's own duplicates are quarantined "
+                "upstream, a key two sources both deliver stops the day.",
+                partitions_def,
+            )
+        ],
         ins={source.name: dg.AssetIn(key=["raw", source.name]) for source in sources},
-        partitions_def=partitions if entity.is_dated else None,
+        partitions_def=partitions_def,
         group_name="entities",
         kinds={"polars", "sql"},
         description=f"Canonical {entity_name} from {', '.join(source.name for source in sources)}, "
         f"loaded to the warehouse table {entity_name}.",
     )
-    def entity_asset(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, **raw: pl.DataFrame
-    ) -> dg.MaterializeResult:
+    def entity_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource, **raw: pl.DataFrame):
         rows = combine_sources(entity, {name: pl.concat(_frames(frame)) for name, frame in raw.items()})
         duplicates = duplicate_keys(entity, rows)
+        partition = context.partition_key if entity.is_dated else None
+        store = warehouse.get()
+        observed = f"{duplicates.height} {entity.key} value(s) delivered by more than one source"
+        record_check(store, UNIQUE_CHECK, key, partition, duplicates.is_empty(), observed, context.run_id)
+        yield check_result(
+            UNIQUE_CHECK, duplicates.is_empty(), {"duplicate_keys": duplicates.height}, observed
+        )
         if not duplicates.is_empty():
             raise dg.Failure(
-                f"{entity_name}: {duplicates.height} {entity.key} value(s) occur more than once, e.g. "
-                + ", ".join(
-                    f"{key} x{count} from {'/'.join(src)}"
-                    for key, count, src in duplicates.head(5).iter_rows()
-                )
+                failure_message(
+                    UNIQUE_CHECK,
+                    key,
+                    partition,
+                    f"{observed}, e.g. "
+                    + ", ".join(
+                        f"{value} x{count} from {'/'.join(src)}"
+                        for value, count, src in duplicates.head(5).iter_rows()
+                    ),
+                ),
+                allow_retries=False,
             )
         days = _days(*partition_days(context)) if entity.is_dated else None
-        store = warehouse.get()
         with store.transaction() as connection:
             replaced = store.replace(
                 connection, ENTITY_TABLES[entity_name], rows, entity_rows_where(entity_name, days)
@@ -74,7 +99,7 @@ def build_entity_asset(
                     (loaded_partitions.c.entity == entity_name)
                     & loaded_partitions.c.partition_date.in_(days),
                 )
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata={
                 "rows": rows.height,
                 "rows_replaced": replaced,

@@ -1,6 +1,6 @@
 """Dagster wiring for `kpi/kpi_values`: every computable KPI for every period holding the run's days."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import polars as pl
@@ -12,11 +12,16 @@ from assets.kpis.transforms import (
     kpi_values,
     period_measures,
 )
+from expectations.checks import blocking_check, validate_output
+from expectations.suites import kpi_values_suite
 from kpi.config import PipelineConfig
 from kpi.periods import period_start, periods_containing, previous_period_start
 from kpi.warehouse import Warehouse, kpi_definitions, load_kpi_values, read_kpi_values
 from pipelines.partitions import partition_days
 from pipelines.resources import WarehouseResource
+
+KEY = dg.AssetKey(["kpi", "kpi_values"])
+SUITE_CHECK = "kpi_values_suite"
 
 
 def previous_periods(periods: pl.DataFrame) -> pl.DataFrame:
@@ -32,10 +37,11 @@ def previous_periods(periods: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def compute_and_load_kpi_values(
-    warehouse: Warehouse, entities: list[str], first_day, last_day, run_id: str, log
-) -> pl.DataFrame:
-    """Recompute every period holding a day of [first_day, last_day] over all its loaded days."""
+def compute_kpi_values(
+    warehouse: Warehouse, entities: list[str], first_day: date, last_day: date, log
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every period holding a day of [first_day, last_day], computed over all its loaded days: the
+    kpi_values rows with their previous values, and the periods they cover."""
     latest = max(warehouse.latest_loaded_day() or last_day, last_day)
     periods = periods_containing(first_day, last_day, latest)
     kpis, skipped = computable_kpis(entities)
@@ -45,8 +51,7 @@ def compute_and_load_kpi_values(
     frames = {name: warehouse.read_entity(name, window_start, latest).lazy() for name in entities}
     rows = kpi_values(period_measures(frames, periods), kpis)
     rows = attach_previous_values(rows, read_kpi_values(warehouse, previous_periods(periods)))
-    load_kpi_values(warehouse, rows, periods, following_periods(rows), run_id, datetime.now(UTC))
-    return rows
+    return rows, periods
 
 
 def build_kpi_definitions_asset() -> dg.AssetsDefinition:
@@ -70,7 +75,16 @@ def build_kpi_values_asset(
     config: PipelineConfig, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     @dg.asset(
-        key=["kpi", "kpi_values"],
+        key=KEY,
+        check_specs=[
+            blocking_check(
+                KEY,
+                SUITE_CHECK,
+                "The kpi_values suite (expectations/suites.py): keys present, bounded KPIs within bounds. "
+                "A day that fails is not loaded.",
+                partitions,
+            )
+        ],
         deps=[dg.AssetKey(["entity", name]) for name in config.entities],
         partitions_def=partitions,
         group_name="kpi",
@@ -78,16 +92,19 @@ def build_kpi_values_asset(
         description="Every KPI whose inputs are configured, at day, month, quarter and year grain, for each "
         "period holding the partition's day; loaded to the warehouse table kpi_values.",
     )
-    def kpi_values_asset(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource
-    ) -> dg.MaterializeResult:
+    def kpi_values_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         first_day, last_day = partition_days(context)
         store = warehouse.get()
-        rows = compute_and_load_kpi_values(
-            store, config.entities, first_day, last_day, context.run_id, context.log
+        rows, periods = compute_kpi_values(store, config.entities, first_day, last_day, context.log)
+        result, failure = validate_output(
+            store, KEY, SUITE_CHECK, context.partition_key, context.run_id, rows, kpi_values_suite()
         )
+        yield result
+        if failure:  # not published: the previous good values stay
+            raise dg.Failure(failure, allow_retries=False)
+        load_kpi_values(store, rows, periods, following_periods(rows), context.run_id, datetime.now(UTC))
         day_rows = rows.filter(pl.col("grain") == "day", pl.col("period_start") == last_day)
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata={
                 "rows": rows.height,
                 "kpis": rows["kpi_id"].n_unique(),

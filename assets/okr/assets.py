@@ -15,16 +15,21 @@ from assets.okr.transforms import (
     key_results,
     measured_windows,
 )
+from expectations.checks import blocking_check, validate_output
+from expectations.suites import key_results_suite
 from kpi.config import PipelineConfig
 from kpi.warehouse import Warehouse, key_result_definitions, objectives
 from kpi.warehouse import key_results as key_results_table
 from pipelines.partitions import partition_days
 from pipelines.resources import WarehouseResource
 
+KEY_RESULTS = dg.AssetKey(["okr", "key_results"])
+SUITE_CHECK = "key_results_suite"
 
-def compute_and_load_key_results(
-    warehouse: Warehouse, config: PipelineConfig, first_day: date, last_day: date, computed_at: datetime
-) -> pl.DataFrame:
+
+def compute_key_results(
+    warehouse: Warehouse, config: PipelineConfig, first_day: date, last_day: date
+) -> tuple[pl.DataFrame, list[date]]:
     """Each key result as of each day from first_day to the latest loaded day; replaces those days' rows.
 
     A key result as of T sums every loaded day up to T, so loading an earlier day (late data, a
@@ -42,6 +47,13 @@ def compute_and_load_key_results(
         wanted = [KPIS[kpi_id] for kpi_id in windows["kpi_id"].unique().sort()]
         computable = [kpi for kpi in wanted if set(kpi.inputs) <= set(config.entities)]
         rows = key_results(windows, kpi_values(period_measures(frames, periods), computable))
+    return rows, as_of_days
+
+
+def load_key_results(
+    warehouse: Warehouse, rows: pl.DataFrame, as_of_days: list[date], computed_at: datetime
+) -> None:
+    """Replace the key results of `as_of_days`, in one transaction."""
     with warehouse.transaction() as connection:
         warehouse.replace(
             connection,
@@ -49,7 +61,6 @@ def compute_and_load_key_results(
             rows.with_columns(computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC"))),
             key_results_table.c.as_of.in_(as_of_days),
         )
-    return rows
 
 
 def build_okr_assets(
@@ -86,7 +97,15 @@ def build_okr_assets(
         )
 
     @dg.asset(
-        key=["okr", "key_results"],
+        key=KEY_RESULTS,
+        check_specs=[
+            blocking_check(
+                KEY_RESULTS,
+                SUITE_CHECK,
+                "The key_results suite (expectations/suites.py): progress in [0, 1], a known status.",
+                partitions,
+            )
+        ],
         deps=[dg.AssetKey(["kpi", "kpi_values"]), objectives_asset],
         partitions_def=partitions,
         group_name="okr",
@@ -94,13 +113,19 @@ def build_okr_assets(
         description="Every key result as of the partition's day: actual, progress, expected progress and "
         "status; loaded to the warehouse table key_results.",
     )
-    def key_results_asset(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource
-    ) -> dg.MaterializeResult:
+    def key_results_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         first_day, last_day = partition_days(context)
-        rows = compute_and_load_key_results(warehouse.get(), config, first_day, last_day, datetime.now(UTC))
+        store = warehouse.get()
+        rows, as_of_days = compute_key_results(store, config, first_day, last_day)
+        result, failure = validate_output(
+            store, KEY_RESULTS, SUITE_CHECK, context.partition_key, context.run_id, rows, key_results_suite()
+        )
+        yield result
+        if failure:  # a value that failed a blocking check is never published
+            raise dg.Failure(failure, allow_retries=False)
+        load_key_results(store, rows, as_of_days, datetime.now(UTC))
         latest = rows.filter(pl.col("as_of") == last_day)
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata={
                 "rows": rows.height,
                 **{
