@@ -56,6 +56,11 @@ class FilesConnector(Connector):
 
     def scan(self, file: Path) -> pl.LazyFrame:
         file_format = self.file_format(file)
+        if file.stat().st_size == 0:
+            raise SourceError(
+                f"source {self.source_name!r}: file {str(file)!r} is empty (no header, no rows): "
+                f"expected a {file_format} export; a day without data still has a header"
+            )
         try:
             if file_format == "csv":
                 # Text in, typed by the entity's schema later: a bad value is then named, not guessed.

@@ -17,7 +17,11 @@ import polars as pl
 
 _lock = threading.Lock()
 _context: Any = None
+# Suite name -> (the suite's expectations as text, its validation definition): adding a suite to the
+# context costs more than validating a small frame, so it is done once per suite and process.
+_definitions: dict[str, tuple[str, Any]] = {}
 _EXAMPLES = 5
+DATA_SOURCE = "kpi_pipeline"
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ def _gx_context() -> Any:
 
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        context.data_sources.add_pandas(DATA_SOURCE)
         _context = context
     return _context
 
@@ -87,30 +92,40 @@ def _label(config: Any) -> str:
     return f"{config.type}({', '.join(parts)})"
 
 
+def _validation_definition(context: Any, suite_name: str, expectations: list) -> Any:
+    import great_expectations as gx
+
+    signature = repr([expectation.configuration.to_json_dict() for expectation in expectations])
+    cached = _definitions.get(suite_name)
+    if cached and cached[0] == signature:
+        return cached[1]
+    data_source = context.data_sources.get(DATA_SOURCE)
+    asset_name = f"{suite_name}_frame"
+    asset = next(
+        (a for a in data_source.assets if a.name == asset_name), None
+    ) or data_source.add_dataframe_asset(asset_name)
+    batch = next((b for b in asset.batch_definitions if b.name == "whole"), None) or (
+        asset.add_batch_definition_whole_dataframe("whole")
+    )
+    suite = context.suites.add_or_update(
+        gx.ExpectationSuite(
+            name=suite_name, expectations=[expectation.copy() for expectation in expectations]
+        )
+    )
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(data=batch, suite=suite, name=f"{suite_name}_validation")
+    )
+    _definitions[suite_name] = (signature, definition)
+    return definition
+
+
 def validate(
     frame: pl.DataFrame, suite_name: str, expectations: list, parameters: dict[str, Any] | None = None
 ) -> SuiteOutcome:
     """Run `expectations` over `frame`; never raises on a failed expectation, only reports it."""
-    import great_expectations as gx
-
     with _lock:
         context = _gx_context()
-        data_source = context.data_sources.add_or_update_pandas("kpi_pipeline")
-        asset_name = f"{suite_name}_frame"
-        asset = next(
-            (a for a in data_source.assets if a.name == asset_name), None
-        ) or data_source.add_dataframe_asset(asset_name)
-        batch = next((b for b in asset.batch_definitions if b.name == "whole"), None) or (
-            asset.add_batch_definition_whole_dataframe("whole")
-        )
-        suite = context.suites.add_or_update(
-            gx.ExpectationSuite(
-                name=suite_name, expectations=[expectation.copy() for expectation in expectations]
-            )
-        )
-        definition = context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(data=batch, suite=suite, name=f"{suite_name}_validation")
-        )
+        definition = _validation_definition(context, suite_name, expectations)
         result = definition.run(
             batch_parameters={"dataframe": frame.to_pandas()},
             expectation_parameters={name: _parameter(value) for name, value in (parameters or {}).items()},

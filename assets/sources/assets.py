@@ -1,6 +1,7 @@
 """Dagster wiring for `raw/<source>`: one asset per configured source, daily-partitioned when dated."""
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import polars as pl
@@ -18,7 +19,9 @@ from pipelines.partitions import partition_days
 from pipelines.resources import WarehouseResource
 
 
-def extract_source(config: PipelineConfig, source: SourceConfig, window: ExtractWindow | None) -> MappedRows:
+def extract_source(
+    config: PipelineConfig, source: SourceConfig, window: ExtractWindow | None, not_after: date | None = None
+) -> MappedRows:
     """Extract one source through its connector and map it onto its entity (no Dagster needed)."""
     entity = ENTITIES[source.entity]
     connector_class = get_connector(source.connector)
@@ -35,6 +38,7 @@ def extract_source(config: PipelineConfig, source: SourceConfig, window: Extract
             timezone=config.timezone,
             date_format=source.date_format,
             window=(window.start, window.end) if window else None,
+            not_after=not_after,
         )
         for frame in connector.extract(window, date_spec)
     ]
@@ -103,7 +107,9 @@ def build_raw_asset(
         window = ExtractWindow(*partition_days(context)) if entity.is_dated else None
         partition = context.partition_key if entity.is_dated else None
         try:
-            mapped = extract_source(config, source, window)
+            mapped = extract_source(
+                config, source, window, not_after=datetime.now(ZoneInfo(config.timezone)).date()
+            )
         except (SourceError, MappingError) as error:
             raise dg.Failure(str(error), allow_retries=False) from None
         gate = gate_source_rows(config, source, mapped, window)

@@ -132,8 +132,11 @@ def map_to_entity(
     timezone: str,
     date_format: str | None = None,
     window: tuple[date, date] | None = None,
+    not_after: date | None = None,
 ) -> MappedRows:
-    """Map, type and cut one extract. `window` is [first day, last day] on the entity's date column."""
+    """Map, type and cut one extract. `window` is [first day, last day] on the entity's date column;
+    a row dated after `not_after` (today) is rejected as a future date, whichever window is asked for:
+    no partition would ever load it."""
     lazy = frame.lazy()
     source_columns = lazy.collect_schema().names()
     if not source_columns:  # a source that returned no rows and no header: nothing to map
@@ -161,9 +164,17 @@ def map_to_entity(
     if window is not None and entity.date_column is not None:
         first, last = window
         in_window = typed[entity.date_column].is_between(first, last, closed="both").fill_null(True)
+    rule = pl.lit("type:") + failed_column
+    if not_after is not None and entity.date_column is not None:
+        future = typed[entity.date_column] > not_after
+        rule = pl.when(future).then(pl.lit(f"future_date:{entity.date_column}")).otherwise(rule)
+        failed_column = pl.select(pl.when(future).then(pl.lit(entity.date_column)).otherwise(failed_column))[
+            "literal"
+        ]
+        in_window = in_window | future.fill_null(False)
     rejects = (
         raw.select(pl.struct(raw.columns).struct.json_encode().alias("raw_row"))
-        .with_columns(column=failed_column, rule=pl.lit("type:") + failed_column)
+        .with_columns(column=failed_column, rule=rule)
         .filter(pl.col("column").is_not_null() & in_window)
         .select(list(REJECT_SCHEMA))
     )

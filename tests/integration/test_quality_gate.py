@@ -1,0 +1,325 @@
+"""The data-quality gate on a catalog of bad inputs, each through the real pipeline.
+
+Every case first loads a good day, then breaks the source and runs the same day again: the run's
+outcome, its message, the quarantine and dq_results rows, and the warehouse's values are asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from kpi.runner import PartitionOutcome, run_partitions
+from tests.conftest import write_config
+
+DAY = date(2026, 3, 2)
+GOOD_REVENUE = [  # transaction_id, booked_on, customer_id, amount
+    (f"T{index:03d}", DAY.isoformat(), f"C{index % 4}", f"{100 + index}.50") for index in range(20)
+]
+GOOD_REVENUE_TOTAL = sum(100 + index + 0.5 for index in range(20))  # 2000 + 190 + 10 = 2200.0
+HEADER = "id,day,customer,total"
+
+
+def csv_text(rows: list[tuple]) -> str:
+    return "".join(line + "\n" for line in [HEADER, *(",".join(row) for row in rows)])
+
+
+def config(directory: Path) -> dict:
+    return {
+        "timezone": "UTC",
+        "start_date": "2026-03-01",
+        "warehouse": "duckdb:///warehouse.duckdb",
+        "sources": [
+            {
+                "name": "shop",
+                "connector": "files",
+                "options": {"path": "exports/revenue.csv"},
+                "entity": "revenue_transactions",
+                "columns": {
+                    "transaction_id": "id",
+                    "booked_on": "day",
+                    "customer_id": "customer",
+                    "amount": "total",
+                },
+                "quality": {"min_rows_per_day": 1},
+            },
+            {
+                "name": "ledger",
+                "connector": "files",
+                "options": {"path": "exports/expenses.csv"},
+                "entity": "expenses",
+                "columns": {"expense_id": "id", "booked_on": "day", "category": "kind", "amount": "cost"},
+            },
+            {
+                "name": "surveys",
+                "connector": "files",
+                "options": {"path": "exports/surveys.csv"},
+                "entity": "survey_responses",
+                "columns": {
+                    "response_id": "id",
+                    "customer_id": "customer",
+                    "responded_on": "day",
+                    "survey": "survey",
+                    "score": "score",
+                },
+            },
+        ],
+    }
+
+
+def write_sources(directory: Path) -> None:
+    exports = directory / "exports"
+    exports.mkdir(parents=True, exist_ok=True)
+    (exports / "revenue.csv").write_text(csv_text(GOOD_REVENUE))
+    (exports / "expenses.csv").write_text(
+        "id,day,kind,cost\n"
+        + "\n".join(f"E{i},{DAY},{'cogs' if i % 2 else 'operating'},{10 * (i + 1)}" for i in range(10))
+        + "\n"
+    )
+    (exports / "surveys.csv").write_text(
+        "id,customer,day,survey,score\n"
+        + "\n".join(f"S{i},C{i},{DAY},{'nps' if i % 2 else 'csat'},{(i % 5) + 1}" for i in range(10))
+        + "\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def good_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder whose warehouse holds one good day; each test works on a copy of it."""
+    import dagster as dg
+
+    directory = tmp_path_factory.mktemp("good_day")
+    write_sources(directory)
+    path = write_config(directory, config(directory))
+    with dg.DagsterInstance.ephemeral() as instance:
+        outcomes = run_partitions(path, DAY, DAY, instance=instance)
+    assert outcomes[0].success, outcomes[0].error
+    return directory
+
+
+@pytest.fixture
+def project(good_day: Path, tmp_path: Path) -> Path:
+    shutil.copytree(good_day, tmp_path / "project")
+    return tmp_path / "project"
+
+
+def rerun(project: Path, instance) -> PartitionOutcome:
+    return run_partitions(project / "kpi.yaml", DAY, DAY, instance=instance)[0]
+
+
+def query(project: Path, sql: str) -> list[tuple]:
+    engine = sa.create_engine(f"duckdb:///{project / 'warehouse.duckdb'}")
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.exec_driver_sql(sql).fetchall()]
+    finally:
+        engine.dispose()
+
+
+def revenue_today(project: Path) -> float:
+    return query(
+        project,
+        f"SELECT value FROM kpi_values WHERE kpi_id = 'revenue' AND grain = 'day' AND period_start = '{DAY}'",
+    )[0][0]
+
+
+def quarantined(project: Path, source: str = "shop") -> list[tuple[str, dict]]:
+    rows = query(project, f"SELECT rule, raw_row FROM quarantine WHERE source = '{source}' ORDER BY raw_row")
+    return [(rule, json.loads(raw)) for rule, raw in rows]
+
+
+def assert_kept_previous_values(project: Path) -> None:
+    assert revenue_today(project) == pytest.approx(GOOD_REVENUE_TOTAL)
+    assert query(project, "SELECT count(*) FROM revenue_transactions") == [(20,)]
+
+
+def break_revenue(project: Path, rows: list[tuple]) -> None:
+    (project / "exports" / "revenue.csv").write_text(csv_text(rows))
+
+
+def assert_failed_check(outcome: PartitionOutcome, *fragments: str) -> None:
+    assert not outcome.success
+    message = outcome.error or ""
+    assert "check 'quality' on raw/shop partition 2026-03-02 failed" in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_the_good_day_is_loaded_and_its_checks_recorded(project: Path) -> None:
+    assert_kept_previous_values(project)
+    checks = query(
+        project, 'SELECT "check", asset, "partition", passed FROM dq_results ORDER BY asset, "check"'
+    )
+    assert checks == [
+        ("unique_keys", "entity/expenses", "2026-03-02", True),
+        ("unique_keys", "entity/revenue_transactions", "2026-03-02", True),
+        ("unique_keys", "entity/survey_responses", "2026-03-02", True),
+        ("kpi_values_suite", "kpi/kpi_values", "2026-03-02", True),
+        ("key_results_suite", "okr/key_results", "2026-03-02", True),
+        ("quality", "raw/ledger", "2026-03-02", True),
+        ("quality", "raw/shop", "2026-03-02", True),
+        ("quality", "raw/surveys", "2026-03-02", True),
+    ]
+    assert quarantined(project) == []
+
+
+def test_duplicate_keys_are_quarantined_and_stop_the_day(project: Path, instance) -> None:
+    break_revenue(project, [*GOOD_REVENUE[:19], (GOOD_REVENUE[0][0], DAY.isoformat(), "C9", "5.00")])
+    outcome = rerun(project, instance)
+    assert_failed_check(
+        outcome,
+        "2 of 20 rows quarantined (10.000%, threshold 1.000%)",
+        "expect_column_values_to_be_unique(transaction_id)",
+    )
+    rules = quarantined(project)
+    assert [raw["transaction_id"] for _, raw in rules] == ["T000", "T000"]
+    assert all("expect_column_values_to_be_unique(transaction_id)" in rule for rule, _ in rules)
+    assert_kept_previous_values(project)
+    assert query(
+        project,
+        "SELECT passed, observed FROM dq_results WHERE asset = 'raw/shop' ORDER BY checked_at DESC LIMIT 1",
+    ) == [(False, "2 of 20 rows quarantined (10.000%, threshold 1.000%)")]
+
+
+def test_null_keys(project: Path, instance) -> None:
+    break_revenue(
+        project,
+        [*GOOD_REVENUE[:18], ("", DAY.isoformat(), "C1", "3.00"), ("", DAY.isoformat(), "C2", "4.00")],
+    )
+    outcome = rerun(project, instance)
+    assert_failed_check(outcome, "expect_column_values_to_not_be_null(transaction_id)")
+    assert [raw["transaction_id"] for _, raw in quarantined(project)] == [None, None]
+    assert_kept_previous_values(project)
+
+
+def test_unparseable_dates(project: Path, instance) -> None:
+    break_revenue(project, [*GOOD_REVENUE[:19], ("T999", "2026-13-45", "C1", "3.00")])
+    outcome = rerun(project, instance)
+    assert_failed_check(outcome, "1 of 20 rows quarantined")
+    assert quarantined(project) == [
+        (
+            "type:booked_on",
+            {"transaction_id": "T999", "booked_on": "2026-13-45", "customer_id": "C1", "amount": "3.00"},
+        )
+    ]
+    assert_kept_previous_values(project)
+
+
+def test_future_dates_are_quarantined_not_left_behind(project: Path, instance) -> None:
+    break_revenue(project, [*GOOD_REVENUE[:19], ("T999", "2099-01-01", "C1", "3.00")])
+    outcome = rerun(project, instance)
+    assert_failed_check(outcome, "1 of 20 rows quarantined")
+    assert [rule for rule, _ in quarantined(project)] == ["future_date:booked_on"]
+    assert_kept_previous_values(project)
+
+
+def test_a_negative_expense(project: Path, instance) -> None:
+    expenses = project / "exports" / "expenses.csv"
+    expenses.write_text(expenses.read_text().replace("E3,2026-03-02,cogs,40", "E3,2026-03-02,cogs,-40"))
+    outcome = rerun(project, instance)
+    assert not outcome.success
+    assert "check 'quality' on raw/ledger partition 2026-03-02 failed" in (outcome.error or "")
+    assert "expect_column_values_to_be_between(amount)" in (outcome.error or "")
+    assert [raw["expense_id"] for _, raw in quarantined(project, "ledger")] == ["E3"]
+    assert_kept_previous_values(project)
+
+
+def test_a_survey_score_of_eleven(project: Path, instance) -> None:
+    surveys = project / "exports" / "surveys.csv"
+    surveys.write_text(surveys.read_text().replace("S1,C1,2026-03-02,nps,2", "S1,C1,2026-03-02,nps,11"))
+    outcome = rerun(project, instance)
+    assert 'expect_column_values_to_be_between(score, where survey=="nps")' in (outcome.error or "")
+    [(rule, raw)] = quarantined(project, "surveys")
+    assert raw["score"] == "11" and 'survey=="nps"' in rule
+    assert_kept_previous_values(project)
+
+
+def test_an_empty_file(project: Path, instance) -> None:
+    (project / "exports" / "revenue.csv").write_text("")
+    outcome = rerun(project, instance)
+    assert not outcome.success
+    assert "source 'shop': file" in (outcome.error or "") and "revenue.csv' is empty" in (outcome.error or "")
+    assert_kept_previous_values(project)
+
+
+def test_a_header_only_file_fails_the_minimum_row_count(project: Path, instance) -> None:
+    break_revenue(project, [])
+    outcome = rerun(project, instance)
+    assert_failed_check(outcome, "expect_table_row_count_to_be_between(): observed 0")
+    assert_kept_previous_values(project)
+
+
+def test_a_truncated_csv(project: Path, instance) -> None:
+    text = csv_text(GOOD_REVENUE)
+    (project / "exports" / "revenue.csv").write_text(text[: text.rindex(",2026-03-02") + 8])  # cut mid-date
+    outcome = rerun(project, instance)
+    assert_failed_check(outcome, "1 of 20 rows quarantined")
+    [(rule, raw)] = quarantined(project)
+    assert rule == "type:booked_on" and raw["booked_on"] == "2026-03"
+    assert_kept_previous_values(project)
+
+
+def test_a_column_renamed_upstream(project: Path, instance) -> None:
+    revenue = project / "exports" / "revenue.csv"
+    revenue.write_text(revenue.read_text().replace(HEADER, "id,day,customer,gross_total"))
+    outcome = rerun(project, instance)
+    assert not outcome.success
+    assert (
+        "source 'shop': column 'total' (mapped to revenue_transactions.amount) is not in the source; "
+        "it has: id, day, customer, gross_total"
+    ) in (outcome.error or "")
+    assert_kept_previous_values(project)
+
+
+def test_text_where_a_number_was(project: Path, instance) -> None:
+    break_revenue(project, [*GOOD_REVENUE[:19], ("T999", DAY.isoformat(), "C1", "twelve")])
+    outcome = rerun(project, instance)
+    assert_failed_check(outcome, "1 of 20 rows quarantined")
+    assert [(rule, raw["amount"]) for rule, raw in quarantined(project)] == [("type:amount", "twelve")]
+    assert_kept_previous_values(project)
+
+
+def test_an_all_null_day(project: Path, instance) -> None:
+    break_revenue(project, [("", DAY.isoformat(), "", "")] * 5)
+    outcome = rerun(project, instance)
+    assert_failed_check(outcome, "5 of 5 rows quarantined (100.000%")
+    assert len(quarantined(project)) == 5
+    assert_kept_previous_values(project)
+
+
+def test_three_bad_rows_in_a_hundred_thousand_are_quarantined_and_the_day_loads(
+    project: Path, instance
+) -> None:
+    amounts = [float(index % 1000) for index in range(100_000)]
+    frame = pl.DataFrame(
+        {
+            "id": [f"B{index:06d}" for index in range(100_000)],
+            "day": [DAY.isoformat()] * 100_000,
+            "customer": [f"C{index % 500}" for index in range(100_000)],
+            "total": [f"{amount:.2f}" for amount in amounts],
+        }
+    )
+    bad = {7: ("id", ""), 50_000: ("total", "n/a"), 99_999: ("day", "2026-02-30")}
+    for index, (column, value) in bad.items():
+        frame[index, column] = value
+    frame.write_csv(project / "exports" / "revenue.csv")
+    outcome = rerun(project, instance)
+    assert outcome.success, outcome.error
+    assert sorted(rule for rule, _ in quarantined(project)) == [
+        "expect_column_values_to_not_be_null(transaction_id)",
+        "type:amount",
+        "type:booked_on",
+    ]
+    good_total = sum(amounts) - amounts[7] - amounts[50_000] - amounts[99_999]
+    assert revenue_today(project) == pytest.approx(good_total)
+    assert query(project, "SELECT count(*) FROM revenue_transactions") == [(99_997,)]
+    assert query(
+        project,
+        "SELECT passed, observed FROM dq_results WHERE asset = 'raw/shop' ORDER BY checked_at DESC LIMIT 1",
+    ) == [(True, "3 of 100000 rows quarantined (0.003%, threshold 1.000%)")]
