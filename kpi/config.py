@@ -90,6 +90,12 @@ class SourceConfig(StrictModel):
         default=None, description="strftime format of text dates, e.g. '%m/%d/%Y'; ISO by default"
     )
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    source_columns: dict[str, Literal["text", "integer", "float", "date", "datetime", "boolean"]] | None = (
+        Field(
+            default=None,
+            description="the source's columns and types, when declared: a missing, new or retyped column stops the extract",
+        )
+    )
 
     @model_validator(mode="after")
     def columns_fit_the_entity(self) -> SourceConfig:

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import polars as pl
 
-from assets.sources.transforms import MappedRows, MappingError, map_to_entity
+from assets.sources.transforms import MappedRows, MappingError, map_to_entity, schema_drift
 from connectors import ExtractWindow, SourceError, get_connector
 from expectations.checks import blocking_check, check_result, failure_message, record_check
 from expectations.quality import GateResult, gate_rows
@@ -29,6 +29,13 @@ def extract_source(
         source.name, connector_class.Options.model_validate(source.options), config.config_dir
     )
     date_spec = source.columns.get(entity.date_column) if entity.date_column else None
+    frames = list(connector.extract(window, date_spec))
+    if source.source_columns is not None:
+        for frame in frames:
+            schema = frame.lazy().collect_schema()
+            drift = schema_drift(schema, source.source_columns, source.name) if schema.names() else None
+            if drift:  # (an empty SQL result has no columns to compare)
+                raise MappingError(drift)
     parts = [
         map_to_entity(
             frame,
@@ -40,7 +47,7 @@ def extract_source(
             window=(window.start, window.end) if window else None,
             not_after=not_after,
         )
-        for frame in connector.extract(window, date_spec)
+        for frame in frames
     ]
     if not parts:
         return MappedRows(

@@ -179,3 +179,38 @@ def map_to_entity(
         .select(list(REJECT_SCHEMA))
     )
     return MappedRows(rows=typed.filter(failed_column.is_null() & in_window), rejects=rejects)
+
+
+SOURCE_TYPES: dict[str, tuple[type[pl.DataType], ...]] = {
+    "text": (pl.String, pl.Categorical, pl.Enum),
+    "integer": (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64),
+    "float": (pl.Float32, pl.Float64, pl.Decimal),
+    "date": (pl.Date,),
+    "datetime": (pl.Datetime,),
+    "boolean": (pl.Boolean,),
+}
+
+
+def source_type_name(dtype: pl.DataType) -> str:
+    return next((name for name, types in SOURCE_TYPES.items() if isinstance(dtype, types)), str(dtype))
+
+
+def schema_drift(schema: pl.Schema, declared: dict[str, str], source_name: str) -> str | None:
+    """What differs between an extract's columns and the columns its config declares (`source_columns`),
+    or None. An all-text extract (CSV) is compared by names only: its values are typed later."""
+    problems = []
+    for column, expected in declared.items():
+        if column not in schema:
+            problems.append(f"column {column!r} is missing (expected {expected})")
+    problems += [
+        f"column {column!r} is new (not in source_columns)" for column in schema if column not in declared
+    ]
+    if not all(isinstance(dtype, pl.String) for dtype in schema.values()):
+        for column, expected in declared.items():
+            if column in schema and source_type_name(schema[column]) != expected:
+                problems.append(
+                    f"column {column!r} is {source_type_name(schema[column])}, expected {expected}"
+                )
+    if not problems:
+        return None
+    return f"source {source_name!r}: schema drift: " + "; ".join(problems)

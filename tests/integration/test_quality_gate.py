@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from kpi.runner import PartitionOutcome, run_partitions
 from tests.conftest import write_config
@@ -323,3 +324,67 @@ def test_three_bad_rows_in_a_hundred_thousand_are_quarantined_and_the_day_loads(
         project,
         "SELECT passed, observed FROM dq_results WHERE asset = 'raw/shop' ORDER BY checked_at DESC LIMIT 1",
     ) == [(True, "3 of 100000 rows quarantined (0.003%, threshold 1.000%)")]
+
+
+def declare_columns(project: Path, columns: dict[str, str], path: str | None = None) -> None:
+    data = yaml.safe_load((project / "kpi.yaml").read_text())
+    data["sources"][0]["source_columns"] = columns
+    if path:
+        data["sources"][0]["options"]["path"] = path
+    (project / "kpi.yaml").write_text(yaml.safe_dump(data))
+
+
+def test_a_new_column_upstream_is_schema_drift_when_columns_are_declared(project: Path, instance) -> None:
+    declare_columns(project, {"id": "text", "day": "date", "customer": "text", "total": "float"})
+    assert rerun(project, instance).success  # the declared columns match the export
+    revenue = project / "exports" / "revenue.csv"
+    revenue.write_text(
+        "\n".join(
+            line + (",discount" if index == 0 else ",0")
+            for index, line in enumerate(revenue.read_text().splitlines())
+        )
+        + "\n"
+    )
+    outcome = rerun(project, instance)
+    assert not outcome.success
+    assert "source 'shop': schema drift: column 'discount' is new (not in source_columns)" in (
+        outcome.error or ""
+    )
+    assert_kept_previous_values(project)
+
+
+def test_a_changed_type_in_a_typed_export(project: Path, instance) -> None:
+    frame = pl.read_csv(project / "exports" / "revenue.csv", try_parse_dates=True)
+    frame.write_parquet(project / "exports" / "revenue.parquet")
+    declare_columns(
+        project,
+        {"id": "text", "day": "date", "customer": "text", "total": "float"},
+        "exports/revenue.parquet",
+    )
+    assert rerun(project, instance).success
+    frame.with_columns(pl.col("total").cast(pl.String())).write_parquet(
+        project / "exports" / "revenue.parquet"
+    )
+    outcome = rerun(project, instance)
+    assert not outcome.success
+    assert "source 'shop': schema drift: column 'total' is text, expected float" in (outcome.error or "")
+    assert_kept_previous_values(project)
+
+
+def test_a_source_tunes_its_own_expectations_in_config(project: Path, instance) -> None:
+    data = yaml.safe_load((project / "kpi.yaml").read_text())
+    data["sources"][0]["quality"]["expectations"] = [
+        {"type": "expect_column_values_to_be_between", "column": "amount", "min_value": 0, "max_value": 115}
+    ]
+    data["sources"][0]["quality"]["quarantine_threshold"] = 0.5
+    (project / "kpi.yaml").write_text(yaml.safe_dump(data))
+    outcome = rerun(project, instance)
+    assert outcome.success, outcome.error  # 5 of 20 rows (115.50 .. 119.50) above 115: 25% <= 50%
+    assert sorted(raw["transaction_id"] for _, raw in quarantined(project)) == [
+        "T015",
+        "T016",
+        "T017",
+        "T018",
+        "T019",
+    ]
+    assert revenue_today(project) == pytest.approx(sum(100 + index + 0.5 for index in range(15)))
