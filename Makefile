@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: demo test lint format ui docs clean
+.PHONY: demo test lint format ui docs bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; run make PYTHON=/path/to/python3.11"; exit 2; }
@@ -36,6 +36,10 @@ format: $(STAMP)
 ## the Dagster UI on the demo (or KPI_CONFIG): runs of `kpi run` / `make demo` show there
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev
+
+## benchmarks: the cost of the data-quality checks on a 1,000,000-row day
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_checks.py
 
 ## docs/kpis.md from the KPI catalog
 docs: $(STAMP)

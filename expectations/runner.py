@@ -75,10 +75,17 @@ def _gx_context() -> Any:
 
 
 def _parameter(value: Any) -> Any:
-    """Suite parameters compare with pandas values: dates as timestamps."""
+    """Suite parameters compare with the validated values: dates as ISO text, like the frame's dates."""
     if isinstance(value, date) and not isinstance(value, datetime):
-        return datetime(value.year, value.month, value.day)
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_parameter(item) for item in value]
     return value
+
+
+def _for_pandas(frame: pl.DataFrame) -> Any:
+    """The frame as pandas, dates as ISO text: GX compares those vectorized, and in order."""
+    return frame.with_columns(pl.col(pl.Date).dt.to_string("%Y-%m-%d")).to_pandas()
 
 
 def _label(config: Any) -> str:
@@ -127,7 +134,7 @@ def validate(
         context = _gx_context()
         definition = _validation_definition(context, suite_name, expectations)
         result = definition.run(
-            batch_parameters={"dataframe": frame.to_pandas()},
+            batch_parameters={"dataframe": _for_pandas(frame)},
             expectation_parameters={name: _parameter(value) for name, value in (parameters or {}).items()},
             result_format={"result_format": "COMPLETE", "partial_unexpected_count": _EXAMPLES},
         )

@@ -31,11 +31,11 @@ def entity_suite(entity_name: str, extra: list[dict[str, Any]] | None = None) ->
     suite = [expectations.ExpectColumnValuesToNotBeNull(column=column) for column in entity.required_columns]
     suite.append(expectations.ExpectColumnValuesToBeUnique(column=entity.key))
     if entity.date_column is not None:
+        # The partition's days as a set: GX checks a set with one vectorized lookup, a date range
+        # value by value in Python (seconds on a million rows).
         suite.append(
-            expectations.ExpectColumnValuesToBeBetween(
-                column=entity.date_column,
-                min_value={"$PARAMETER": "first_day"},
-                max_value={"$PARAMETER": "last_day"},
+            expectations.ExpectColumnValuesToBeInSet(
+                column=entity.date_column, value_set={"$PARAMETER": "partition_days"}
             )
         )
         suite.append(expectations.ExpectTableRowCountToBeBetween(min_value={"$PARAMETER": "min_rows"}))

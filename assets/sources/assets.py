@@ -66,10 +66,10 @@ def gate_source_rows(
     """Validate one source's mapped rows with its entity's suite and split them (no Dagster needed)."""
     parameters: dict[str, object] = {}
     if window is not None:
+        days = _days(window.start, window.end)
         parameters = {
-            "first_day": window.start,
-            "last_day": window.end,
-            "min_rows": sum(source.quality.min_rows_on(day) for day in _days(window.start, window.end)),
+            "partition_days": days,
+            "min_rows": sum(source.quality.min_rows_on(day) for day in days),
         }
     outcome = validate(
         mapped.rows,
