@@ -69,7 +69,7 @@ def entity_suite(entity_name: str, extra: list[dict[str, Any]] | None = None) ->
 
 def _ends_after_start(end_column: str, start_column: str):
     return _expectations().ExpectColumnPairValuesAToBeGreaterThanB(
-        column_A=end_column, column_B=start_column, or_equal=False, ignore_row_if="either_value_is_missing"
+        column_A=end_column, column_B=start_column, or_equal=True, ignore_row_if="either_value_is_missing"
     )
 
 

@@ -20,6 +20,11 @@ PERIOD_SCHEMA = {
 }
 
 
+def days_between(first: date, last: date) -> list[date]:
+    """Every day of [first, last]."""
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+
+
 def period_start(day: date, grain: Grain) -> date:
     if grain == "day":
         return day

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -59,6 +59,7 @@ def dagster_instance() -> dg.DagsterInstance:
 
 def partition_keys(config: PipelineConfig, first: date, last: date) -> list[str]:
     """The daily partitions from first to last, checked against the config's partitions."""
+    from kpi.periods import days_between
     from pipelines.partitions import daily_partitions
 
     if last < first:
@@ -66,7 +67,7 @@ def partition_keys(config: PipelineConfig, first: date, last: date) -> list[str]
     if first < config.start_date:
         raise ConfigError(f"--from {first} is before the config's start_date {config.start_date}")
     valid = set(daily_partitions(config).get_partition_keys())
-    keys = [(first + timedelta(days=offset)).isoformat() for offset in range((last - first).days + 1)]
+    keys = [day.isoformat() for day in days_between(first, last)]
     beyond = [key for key in keys if key not in valid]
     if beyond:
         raise ConfigError(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -74,10 +74,6 @@ def erp_rows(demo: DemoSummary, query: str, *parameters: object) -> list[tuple]:
     """Read the demo ERP straight from SQLite: an independent check on what the pipeline loaded."""
     with sqlite3.connect(demo.out_dir / "erp.sqlite") as connection:
         return connection.execute(query, parameters).fetchall()
-
-
-def days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
 
 
 os.environ.setdefault("TQDM_DISABLE", "1")

@@ -1,6 +1,6 @@
 """Dagster wiring for `entity/<entity>`: the sources of an entity combined and loaded to its table."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
@@ -9,6 +9,7 @@ from assets.entities.transforms import combine_sources, duplicate_keys
 from expectations.checks import blocking_check, check_result, failure_message, record_check
 from kpi.config import PipelineConfig
 from kpi.entities import ENTITIES
+from kpi.periods import days_between
 from kpi.warehouse import ENTITY_TABLES, entity_rows_where, loaded_partitions
 from pipelines.partitions import partition_days
 from pipelines.resources import WarehouseResource
@@ -19,10 +20,6 @@ UNIQUE_CHECK = "unique_keys"
 def _frames(loaded: pl.DataFrame | dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
     """An input is one frame, or a frame per partition when a run covers a range of partitions."""
     return list(loaded.values()) if isinstance(loaded, dict) else [loaded]
-
-
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
 
 
 def build_entity_asset(
@@ -76,7 +73,7 @@ def build_entity_asset(
                 ),
                 allow_retries=False,
             )
-        days = _days(*partition_days(context)) if entity.is_dated else None
+        days = days_between(*partition_days(context)) if entity.is_dated else None
         with store.transaction() as connection:
             replaced = store.replace(
                 connection, ENTITY_TABLES[entity_name], rows, entity_rows_where(entity_name, days)

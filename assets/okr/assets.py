@@ -1,7 +1,7 @@
 """Dagster wiring for the OKR tables: `okr/objectives` (the config's objectives and key results) and
 `okr/key_results` (each key result as of each day of the partition)."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import polars as pl
@@ -18,6 +18,7 @@ from assets.okr.transforms import (
 from expectations.checks import blocking_check, validate_output
 from expectations.suites import key_results_suite
 from kpi.config import PipelineConfig
+from kpi.periods import days_between
 from kpi.warehouse import Warehouse, key_result_definitions, objectives
 from kpi.warehouse import key_results as key_results_table
 from pipelines.partitions import partition_days
@@ -36,7 +37,7 @@ def compute_key_results(
     backfill) changes it for every later T: they are recomputed too. A nightly run recomputes one day.
     """
     through = max(last_day, warehouse.latest_loaded_day() or last_day)
-    as_of_days = [first_day + timedelta(days=offset) for offset in range((through - first_day).days + 1)]
+    as_of_days = days_between(first_day, through)
     windows = as_of_windows(key_result_frame(config.objectives), as_of_days)
     if windows.is_empty():
         rows = pl.DataFrame(schema=KEY_RESULT_SCHEMA)

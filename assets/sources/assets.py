@@ -1,6 +1,6 @@
 """Dagster wiring for `raw/<source>`: one asset per configured source, daily-partitioned when dated."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -14,6 +14,7 @@ from expectations.runner import validate
 from expectations.suites import entity_suite
 from kpi.config import PipelineConfig, SourceConfig
 from kpi.entities import ENTITIES
+from kpi.periods import days_between
 from kpi.warehouse import quarantine
 from pipelines.partitions import partition_days
 from pipelines.resources import WarehouseResource
@@ -66,7 +67,7 @@ def gate_source_rows(
     """Validate one source's mapped rows with its entity's suite and split them (no Dagster needed)."""
     parameters: dict[str, object] = {}
     if window is not None:
-        days = _days(window.start, window.end)
+        days = days_between(window.start, window.end)
         parameters = {
             "partition_days": days,
             "min_rows": sum(source.quality.min_rows_on(day) for day in days),
@@ -78,10 +79,6 @@ def gate_source_rows(
         parameters,
     )
     return gate_rows(mapped.rows, mapped.rejects, outcome, source.quality.quarantine_threshold)
-
-
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
 
 
 def build_raw_asset(
