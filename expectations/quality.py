@@ -9,6 +9,7 @@ failure (too few rows) stops it whatever the share.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import polars as pl
 
@@ -32,6 +33,19 @@ class GateResult:
     def share(self) -> float:
         return self.quarantined.height / self.rows_in if self.rows_in else 0.0
 
+    def failure_details(self) -> str:
+        """Why the partition failed: the share, the rules broken with their counts, example rows."""
+        details = self.observed()
+        if self.quarantined.height:
+            counts = self.quarantined.group_by("rule", maintain_order=True).len()
+            details += "; rules broken: " + ", ".join(
+                f"{rule} x{count}" for rule, count in counts.iter_rows()
+            )
+            if any(rule.startswith("type:") for rule in counts["rule"]):
+                details += " (type:<column>: a value that does not read as the column's type; text dates must be ISO or match the source's date_format)"
+            details += "; e.g. rows: " + " | ".join(self.quarantined["raw_row"].head(3))
+        return details
+
     def observed(self) -> str:
         text = f"{self.quarantined.height} of {self.rows_in} rows quarantined ({self.share:.3%}, threshold {self.threshold:.3%})"
         if self.table_failures:
@@ -48,12 +62,27 @@ def row_json(rows: pl.DataFrame) -> pl.Series:
     )["raw_row"]
 
 
+def days_below_minimum(rows: pl.DataFrame, date_column: str, minimums: dict[date, int]) -> list[str]:
+    """One failure per day with fewer rows than its minimum (`quality.min_rows_per_day`)."""
+    counts = dict(rows.group_by(date_column).len().iter_rows())
+    return [
+        f"min_rows_per_day({day}): observed {counts.get(day, 0)} rows, expected at least {minimum}"
+        for day, minimum in sorted(minimums.items())
+        if counts.get(day, 0) < minimum
+    ]
+
+
 def gate_rows(
-    rows: pl.DataFrame, rejects: pl.DataFrame, outcome: SuiteOutcome, threshold: float
+    rows: pl.DataFrame,
+    rejects: pl.DataFrame,
+    outcome: SuiteOutcome,
+    threshold: float,
+    table_failures: list[str] | None = None,
 ) -> GateResult:
-    """Split `rows` (validated as `outcome`) and `rejects` (rows that did not even take their types)."""
+    """Split `rows` (validated as `outcome`) and `rejects` (rows that did not even take their types);
+    `table_failures` are failures of the whole partition found outside the suite."""
     broken: dict[int, list[str]] = {}
-    table_failures = []
+    table_failures = list(table_failures or [])
     for expectation in outcome.failed:
         if expectation.failing_rows:
             for index in expectation.failing_rows:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kpi.config import ConfigError
@@ -18,7 +19,7 @@ console = Console(soft_wrap=True)
 
 
 def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     sys.exit(2)
 
 
@@ -33,33 +34,51 @@ def main() -> None:
     "--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]), help="first day, YYYY-MM-DD"
 )
 @click.option("--to", "last", required=True, type=click.DateTime(["%Y-%m-%d"]), help="last day, YYYY-MM-DD")
-def run(config_path: Path, first, last) -> None:
-    """Run every daily partition from --from to --to through Dagster."""
-    outcomes = _run(config_path, first.date(), last.date())
+@click.option(
+    "--single-run",
+    is_flag=True,
+    help="the whole range in one Dagster run: much faster for a backfill, but one bad day fails the range",
+)
+def run(config_path: Path, first, last, single_run: bool) -> None:
+    """Run every daily partition from --from to --to through Dagster (one run per day by default)."""
+    outcomes = _run(config_path, first.date(), last.date(), single_run)
     if not all(outcome.success for outcome in outcomes):
         sys.exit(1)
 
 
-def _run(config_path: Path, first: date, last: date):
+def _run(config_path: Path, first: date, last: date, single_run: bool = False):
     from kpi.runner import run_partitions
 
     def report(outcome) -> None:
         if outcome.success:
-            console.print(f"  {outcome.partition} [green]ok[/green]", highlight=False)
+            note = (
+                f" ({outcome.quarantined} row(s) quarantined: see table quarantine)"
+                if outcome.quarantined
+                else ""
+            )
+            console.print(f"  {outcome.partition} [green]ok[/green]{escape(note)}", highlight=False)
         else:
-            console.print(f"  {outcome.partition} [red]failed[/red]: {outcome.error}", highlight=False)
+            console.print(
+                f"  {outcome.partition} [red]failed[/red]: {escape(outcome.error or '')}", highlight=False
+            )
 
+    from kpi.runner import ensure_dagster_home
+
+    console.print(
+        f"runs recorded in DAGSTER_HOME={ensure_dagster_home()} (`make ui` shows them)", highlight=False
+    )
     started = time.monotonic()
     try:
-        outcomes = run_partitions(config_path, first, last, on_outcome=report)
+        outcomes = run_partitions(config_path, first, last, on_outcome=report, single_run=single_run)
     except ConfigError as error:
         _fail(str(error))
     failed = [outcome.partition for outcome in outcomes if not outcome.success]
     console.print(
-        f"{len(outcomes)} partition(s) in {time.monotonic() - started:.1f} s: "
+        f"{(last - first).days + 1} day(s) in {len(outcomes)} run(s), {time.monotonic() - started:.1f} s: "
         f"{len(outcomes) - len(failed)} succeeded, {len(failed)} failed"
         + (f" ({', '.join(failed)})" if failed else ""),
         highlight=False,
+        markup=False,
     )
     return outcomes
 
@@ -92,7 +111,7 @@ def demo(days: int, seed: int, invoices_per_day: int) -> None:
         + ", ".join(f"{n:,} {t}" for t, n in summary.row_counts.items())
     )
     console.print(f"config {config_path}; running {first_day} .. {end_date}")
-    outcomes = _run(config_path, first_day, end_date)
+    outcomes = _run(config_path, first_day, end_date, single_run=True)
     counts = table_counts(load_config(config_path))
     table = Table(title="warehouse tables")
     table.add_column("table")
@@ -136,7 +155,7 @@ def _print_scorecard(config_path: Path, as_of: date | None) -> None:
             f"no key results {when} in {warehouse.display_url}: run `kpi run --config {config_path} --from ... --to ...`"
         )
     # A scorecard is read at a glance: never squeeze it below a readable width, even in a pipe.
-    Console(width=max(console.width, 150)).print(scorecard_table(rows))
+    Console(width=console.width if console.is_terminal else 150).print(scorecard_table(rows))
 
 
 @main.group()
@@ -169,6 +188,9 @@ def run_cli() -> None:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
         if not isinstance(exit_.code, int | None):
             print(exit_.code, file=sys.stderr)
+    from kpi.warehouse import dispose_all
+
+    dispose_all()  # DuckDB checkpoints its file on close: no .wal left beside it
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -173,6 +173,9 @@ class PipelineConfig(StrictModel):
     warehouse_password_env: str | None = Field(
         default=None, description="environment variable holding the warehouse password"
     )
+    storage_dir: str = Field(
+        default=".kpi_storage", description="where raw extracts wait for their entity; relative to this file"
+    )
     sources: list[SourceConfig] = Field(min_length=1)
     objectives: list[ObjectiveConfig] = Field(default_factory=list)
     objectives_file: str | None = None
@@ -216,6 +219,10 @@ class PipelineConfig(StrictModel):
     def entities(self) -> list[str]:
         """The canonical entities some source provides, in DESIGN.md's order."""
         return [name for name in ENTITIES if self.sources_for(name)]
+
+    def storage_path(self) -> Path:
+        path = Path(self.storage_dir).expanduser()
+        return path if path.is_absolute() else self.config_dir / path
 
     def warehouse_url(self, with_password: bool = True) -> sa.URL:
         """The warehouse URL with relative DuckDB/SQLite paths made absolute, and the password from

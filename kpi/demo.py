@@ -30,7 +30,11 @@ def demo_config(end_date: date, days: int = DEMO_DAYS, invoices_per_day: int = D
     first_day = end_date - timedelta(days=days - 1)
     quarter_start = period_start(end_date, "quarter")
     quarter_end = period_end(quarter_start, "quarter")
-    expected_revenue = invoices_per_day * 250 * 0.85 * 91  # about what a quarter of the demo sells
+    # About what a quarter of the demo company sells (an invoice averages about 900 over its tiers),
+    # and its starting headcount (kpi/demo_sources.py): targets a demo run is on track for.
+    quarter_days = (quarter_end - quarter_start).days + 1
+    expected_revenue = round(invoices_per_day * 900 * quarter_days, -3)
+    headcount = max(15, invoices_per_day // 2)
     return {
         "timezone": "UTC",
         "start_date": first_day.isoformat(),
@@ -116,10 +120,10 @@ def demo_config(end_date: date, days: int = DEMO_DAYS, invoices_per_day: int = D
                 "key_results": [
                     {
                         "id": "kr-quarter-revenue",
-                        "description": f"Quarter revenue of {round(expected_revenue, -3):,.0f}",
+                        "description": f"Quarter revenue of {expected_revenue:,.0f}",
                         "kpi_id": "revenue",
                         "baseline": 0,
-                        "target": round(expected_revenue, -3),
+                        "target": expected_revenue,
                     },
                     {
                         "id": "kr-net-margin",
@@ -168,18 +172,18 @@ def demo_config(end_date: date, days: int = DEMO_DAYS, invoices_per_day: int = D
                 "end": quarter_end.isoformat(),
                 "key_results": [
                     {
-                        "id": "kr-turnover",
-                        "description": "Quarterly employee turnover down from 20% to 12%",
-                        "kpi_id": "employee_turnover_rate",
-                        "baseline": 0.20,
-                        "target": 0.12,
+                        "id": "kr-headcount",
+                        "description": f"Headcount from {headcount - 1} to {headcount + 3}",
+                        "kpi_id": "headcount",
+                        "baseline": headcount - 1,
+                        "target": headcount + 3,
                     },
                     {
                         "id": "kr-revenue-per-employee",
-                        "description": "Quarter revenue per employee up 20%",
+                        "description": f"Quarter revenue per employee of {round(expected_revenue / headcount, -3):,.0f}",
                         "kpi_id": "revenue_per_employee",
-                        "baseline": round(expected_revenue / max(15, invoices_per_day // 2) * 0.9, -2),
-                        "target": round(expected_revenue / max(15, invoices_per_day // 2) * 1.1, -2),
+                        "baseline": 0,
+                        "target": round(expected_revenue / headcount, -3),
                     },
                 ],
             },

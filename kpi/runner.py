@@ -14,7 +14,10 @@ from kpi.config import ConfigError, PipelineConfig, load_config
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 # The terminal shows one line per partition; the full event log is in the Dagster UI.
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+FAILURE_PREFIX = "dagster._core.definitions.events.Failure: "
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
 
 
 @dataclass(frozen=True)
@@ -23,11 +26,36 @@ class PartitionOutcome:
     success: bool
     run_id: str
     error: str | None
+    quarantined: int = 0
+    """Source rows the run's checks quarantined (table quarantine)."""
 
 
-def _failure_message(message: str) -> str:
-    """The message a step failed with, without Dagster's exception class prefix."""
-    return message.strip().removeprefix("dagster._core.definitions.events.Failure: ")
+def quarantined_rows(config: PipelineConfig, run_id: str) -> int:
+    import sqlalchemy as sa
+
+    from kpi.warehouse import Warehouse, quarantine
+
+    warehouse = Warehouse(config.warehouse_url())
+    warehouse.create_tables()
+    with warehouse.engine.connect() as connection:
+        return connection.execute(
+            sa.select(sa.func.count()).select_from(quarantine).where(quarantine.c.run_id == run_id)
+        ).scalar_one()
+
+
+def _run_error(result: dg.ExecuteInProcessResult) -> str:
+    """What the failed steps of a run said, without Dagster's exception class prefix."""
+    messages = []
+    for event in result.all_events:
+        if not (event.is_step_failure and event.step_failure_data and event.step_failure_data.error):
+            continue
+        error = event.step_failure_data.error
+        while error.cause is not None and error.message.startswith(
+            ("Exceeded max_retries", "Error occurred")
+        ):
+            error = error.cause  # the retry's or the framework's wrapper: say what actually failed
+        messages.append(f"{event.step_key}: {error.message.strip().removeprefix(FAILURE_PREFIX)}")
+    return "; ".join(messages) or "run failed"
 
 
 def ensure_dagster_home() -> Path:
@@ -83,8 +111,11 @@ def run_partitions(
     last: date,
     on_outcome: Callable[[PartitionOutcome], None] = lambda outcome: None,
     instance: dg.DagsterInstance | None = None,
+    single_run: bool = False,
 ) -> list[PartitionOutcome]:
-    """Run the job for every partition of [first, last], in order; one failing day does not stop the rest."""
+    """Run the job for every partition of [first, last]: one run per day, in order, a failing day not
+    stopping the rest; or, with single_run, one run over the whole range (much faster for a backfill,
+    but one bad day fails the range)."""
     from pipelines.definitions import CONFIG_VARIABLE, build_definitions
     from pipelines.jobs import JOB_NAME
 
@@ -94,23 +125,20 @@ def run_partitions(
     os.environ[CONFIG_VARIABLE] = str(config_path)  # the same code location the UI loads
     job = build_definitions(config).resolve_job_def(JOB_NAME)
     instance = instance or dagster_instance()
+    if single_run:  # the whole range in one run: one set of steps, each over every day
+        runs: list[tuple[str, dict]] = [
+            (f"{keys[0]}..{keys[-1]}", {"tags": {RANGE_START: keys[0], RANGE_END: keys[-1]}})
+        ]
+    else:
+        runs = [(key, {"partition_key": key}) for key in keys]
     outcomes = []
-    for key in keys:
+    for label, selection in runs:
         result = job.execute_in_process(
-            partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET_LOGS
+            instance=instance, raise_on_error=False, run_config=QUIET_LOGS, **selection
         )
-        error = None
-        if not result.success:
-            failures = [event for event in result.all_events if event.is_step_failure]
-            error = (
-                "; ".join(
-                    f"{event.step_key}: {_failure_message(event.step_failure_data.error.message)}"  # type: ignore[union-attr]
-                    for event in failures
-                    if event.step_failure_data and event.step_failure_data.error
-                )
-                or "run failed"
-            )
-        outcome = PartitionOutcome(key, result.success, result.run_id, error)
+        outcome = PartitionOutcome(
+            label, result.success, result.run_id, None if result.success else _run_error(result)
+        )
         on_outcome(outcome)
         outcomes.append(outcome)
     return outcomes

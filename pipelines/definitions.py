@@ -6,6 +6,7 @@ Nothing is read at import time: Dagster calls `defs()` when it loads the code lo
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -15,6 +16,7 @@ from assets.kpis.assets import build_kpi_definitions_asset, build_kpi_values_ass
 from assets.okr.assets import build_okr_assets
 from assets.sources.assets import build_raw_asset
 from kpi.config import PipelineConfig, load_config
+from pipelines.io_managers import DailyParquetIOManager
 from pipelines.jobs import build_kpi_job
 from pipelines.partitions import daily_partitions
 from pipelines.resources import WarehouseResource
@@ -24,6 +26,14 @@ CONFIG_VARIABLE = "KPI_CONFIG"
 
 
 def build_definitions(config: PipelineConfig) -> dg.Definitions:
+    with warnings.catch_warnings():
+        # Single-run backfill policies and partitioned checks are "beta"/"preview" in Dagster 1.13.
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return _build_definitions(config)
+
+
+def _build_definitions(config: PipelineConfig) -> dg.Definitions:
     partitions = daily_partitions(config)
     sources = dg.Definitions(
         assets=[build_raw_asset(config, source, partitions) for source in config.sources]
@@ -38,10 +48,11 @@ def build_definitions(config: PipelineConfig) -> dg.Definitions:
         jobs=[job],
         schedules=[build_nightly_schedule(job)],
         resources={
+            "io_manager": DailyParquetIOManager(base_dir=str(config.storage_path())),
             "warehouse": WarehouseResource(
                 url=config.warehouse_url(with_password=False).render_as_string(hide_password=False),
                 password_env=config.warehouse_password_env,
-            )
+            ),
         },
     )
     return dg.Definitions.merge(sources, entities, kpis, okr, orchestration)

@@ -11,7 +11,7 @@ from kpi.config import PipelineConfig
 from kpi.entities import ENTITIES
 from kpi.periods import days_between
 from kpi.warehouse import ENTITY_TABLES, entity_rows_where, loaded_partitions
-from pipelines.partitions import partition_days
+from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
 
 UNIQUE_CHECK = "unique_keys"
@@ -44,6 +44,7 @@ def build_entity_asset(
         ],
         ins={source.name: dg.AssetIn(key=["raw", source.name]) for source in sources},
         partitions_def=partitions_def,
+        backfill_policy=SINGLE_RUN if entity.is_dated else None,
         group_name="entities",
         kinds={"polars", "sql"},
         description=f"Canonical {entity_name} from {', '.join(source.name for source in sources)}, "
@@ -52,7 +53,7 @@ def build_entity_asset(
     def entity_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource, **raw: pl.DataFrame):
         rows = combine_sources(entity, {name: pl.concat(_frames(frame)) for name, frame in raw.items()})
         duplicates = duplicate_keys(entity, rows)
-        partition = context.partition_key if entity.is_dated else None
+        partition = partition_label(context) if entity.is_dated else None
         store = warehouse.get()
         observed = f"{duplicates.height} {entity.key} value(s) delivered by more than one source"
         record_check(store, UNIQUE_CHECK, key, partition, duplicates.is_empty(), observed, context.run_id)

@@ -17,7 +17,7 @@ from expectations.suites import kpi_values_suite
 from kpi.config import PipelineConfig
 from kpi.periods import period_start, periods_containing, previous_period_start
 from kpi.warehouse import Warehouse, kpi_definitions, load_kpi_values, read_kpi_values
-from pipelines.partitions import partition_days
+from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
 
 KEY = dg.AssetKey(["kpi", "kpi_values"])
@@ -87,6 +87,7 @@ def build_kpi_values_asset(
         ],
         deps=[dg.AssetKey(["entity", name]) for name in config.entities],
         partitions_def=partitions,
+        backfill_policy=SINGLE_RUN,
         group_name="kpi",
         kinds={"polars", "sql"},
         description="Every KPI whose inputs are configured, at day, month, quarter and year grain, for each "
@@ -97,7 +98,7 @@ def build_kpi_values_asset(
         store = warehouse.get()
         rows, periods = compute_kpi_values(store, config.entities, first_day, last_day, context.log)
         result, failure = validate_output(
-            store, KEY, SUITE_CHECK, context.partition_key, context.run_id, rows, kpi_values_suite()
+            store, KEY, SUITE_CHECK, partition_label(context), context.run_id, rows, kpi_values_suite()
         )
         yield result
         if failure:  # not published: the previous good values stay

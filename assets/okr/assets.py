@@ -21,7 +21,7 @@ from kpi.config import PipelineConfig
 from kpi.periods import days_between
 from kpi.warehouse import Warehouse, key_result_definitions, objectives
 from kpi.warehouse import key_results as key_results_table
-from pipelines.partitions import partition_days
+from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
 
 KEY_RESULTS = dg.AssetKey(["okr", "key_results"])
@@ -109,6 +109,7 @@ def build_okr_assets(
         ],
         deps=[dg.AssetKey(["kpi", "kpi_values"]), objectives_asset],
         partitions_def=partitions,
+        backfill_policy=SINGLE_RUN,
         group_name="okr",
         kinds={"polars", "sql"},
         description="Every key result as of the partition's day: actual, progress, expected progress and "
@@ -119,7 +120,13 @@ def build_okr_assets(
         store = warehouse.get()
         rows, as_of_days = compute_key_results(store, config, first_day, last_day)
         result, failure = validate_output(
-            store, KEY_RESULTS, SUITE_CHECK, context.partition_key, context.run_id, rows, key_results_suite()
+            store,
+            KEY_RESULTS,
+            SUITE_CHECK,
+            partition_label(context),
+            context.run_id,
+            rows,
+            key_results_suite(),
         )
         yield result
         if failure:  # a value that failed a blocking check is never published

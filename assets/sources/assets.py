@@ -9,14 +9,15 @@ import polars as pl
 from assets.sources.transforms import MappedRows, MappingError, map_to_entity, schema_drift
 from connectors import ExtractWindow, SourceError, get_connector
 from expectations.checks import blocking_check, check_result, failure_message, record_check
-from expectations.quality import GateResult, gate_rows
+from expectations.quality import GateResult, days_below_minimum, gate_rows
 from expectations.runner import validate
 from expectations.suites import entity_suite
 from kpi.config import PipelineConfig, SourceConfig
 from kpi.entities import ENTITIES
 from kpi.periods import days_between
 from kpi.warehouse import quarantine
-from pipelines.partitions import partition_days
+from pipelines.io_managers import DATE_COLUMN
+from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
 
 
@@ -61,24 +62,23 @@ def extract_source(
 QUALITY_CHECK = "quality"
 
 
-def gate_source_rows(
-    config: PipelineConfig, source: SourceConfig, mapped: MappedRows, window: ExtractWindow | None
-) -> GateResult:
+def gate_source_rows(source: SourceConfig, mapped: MappedRows, window: ExtractWindow | None) -> GateResult:
     """Validate one source's mapped rows with its entity's suite and split them (no Dagster needed)."""
     parameters: dict[str, object] = {}
-    if window is not None:
+    too_few_rows: list[str] = []
+    entity = ENTITIES[source.entity]
+    if window is not None and entity.date_column is not None:
         days = days_between(window.start, window.end)
-        parameters = {
-            "partition_days": days,
-            "min_rows": sum(source.quality.min_rows_on(day) for day in days),
-        }
+        parameters = {"partition_days": days}
+        minimums = {day: source.quality.min_rows_on(day) for day in days}
+        too_few_rows = days_below_minimum(mapped.rows, entity.date_column, minimums)
     outcome = validate(
         mapped.rows,
         f"source_{source.name}",
         entity_suite(source.entity, source.quality.expectations),
         parameters,
     )
-    return gate_rows(mapped.rows, mapped.rejects, outcome, source.quality.quarantine_threshold)
+    return gate_rows(mapped.rows, mapped.rejects, outcome, source.quality.quarantine_threshold, too_few_rows)
 
 
 def build_raw_asset(
@@ -91,10 +91,11 @@ def build_raw_asset(
     @dg.asset(
         key=key,
         partitions_def=partitions_def,
+        backfill_policy=SINGLE_RUN if entity.is_dated else None,
         group_name="raw",
         kinds={"polars", source.connector},
         description=f"Source {source.name!r} through the {source.connector!r} connector, mapped onto {source.entity}.",
-        metadata={"connector": source.connector, "entity": source.entity},
+        metadata={"connector": source.connector, "entity": source.entity, DATE_COLUMN: entity.date_column},
         retry_policy=dg.RetryPolicy(max_retries=1, delay=5),
         check_specs=[
             blocking_check(
@@ -109,14 +110,14 @@ def build_raw_asset(
     )
     def raw_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         window = ExtractWindow(*partition_days(context)) if entity.is_dated else None
-        partition = context.partition_key if entity.is_dated else None
+        partition = partition_label(context) if entity.is_dated else None
         try:
             mapped = extract_source(
                 config, source, window, not_after=datetime.now(ZoneInfo(config.timezone)).date()
             )
         except (SourceError, MappingError) as error:
             raise dg.Failure(str(error), allow_retries=False) from None
-        gate = gate_source_rows(config, source, mapped, window)
+        gate = gate_source_rows(source, mapped, window)
         store = warehouse.get()
         with store.transaction() as connection:
             store.replace(
@@ -130,7 +131,13 @@ def build_raw_asset(
                     quarantined_at=pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC")),
                 ),
                 (quarantine.c.source == source.name)
-                & (quarantine.c.partition == partition if partition else quarantine.c.partition.is_(None)),
+                & (
+                    quarantine.c.partition.in_(
+                        [partition, *(day.isoformat() for day in days_between(window.start, window.end))]
+                    )
+                    if partition and window
+                    else quarantine.c.partition.is_(None)
+                ),
             )
         record_check(store, QUALITY_CHECK, key, partition, gate.passed, gate.observed(), context.run_id)
         metadata = {
@@ -150,12 +157,7 @@ def build_raw_asset(
                     QUALITY_CHECK,
                     key,
                     partition,
-                    f"{gate.observed()}; failing: {gate.outcome.describe_failures() or 'none'}"
-                    + (
-                        f"; quarantined rows, e.g. {' | '.join(gate.quarantined['raw_row'].head(3))}"
-                        if gate.quarantined.height
-                        else ""
-                    ),
+                    gate.failure_details(),
                 ),
                 allow_retries=False,
             )

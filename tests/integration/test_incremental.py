@@ -38,9 +38,9 @@ def tables(config_path: Path) -> dict[str, pl.DataFrame]:
         warehouse.dispose()
 
 
-def run(config_path: Path, days: list[tuple[date, date]], instance) -> None:
+def run(config_path: Path, days: list[tuple[date, date]], instance, single_run: bool = False) -> None:
     for first, last in days:
-        outcomes = run_partitions(config_path, first, last, instance=instance)
+        outcomes = run_partitions(config_path, first, last, instance=instance, single_run=single_run)
         assert all(outcome.success for outcome in outcomes), [outcome.error for outcome in outcomes]
 
 
@@ -48,6 +48,7 @@ def test_nightly_after_a_range_equals_one_run_over_the_whole_range(demo_config_p
     whole = with_warehouse(demo_config_path, "whole.duckdb")
     nightly = with_warehouse(demo_config_path, "nightly.duckdb")
     backwards = with_warehouse(demo_config_path, "backwards.duckdb")
+    single = with_warehouse(demo_config_path, "single.duckdb")
     run(whole, [(FIRST, LAST)], instance)
     run(nightly, [(FIRST, date(2026, 3, 2)), (LAST, LAST)], instance)
     # Days in reverse order, as a parallel backfill may run them: previous values and to-date periods
@@ -57,9 +58,12 @@ def test_nightly_after_a_range_equals_one_run_over_the_whole_range(demo_config_p
         [(day, day) for day in sorted(pl.date_range(FIRST, LAST, eager=True).to_list(), reverse=True)],
         instance,
     )
+    # The range as one run (a single-run backfill), then the nightly run of the last day.
+    run(single, [(FIRST, date(2026, 3, 2))], instance, single_run=True)
+    run(single, [(LAST, LAST)], instance)
     expected = tables(whole)
     assert expected["kpi_values"].height == 19 * (6 + 2 + 1 + 1)  # 6 days, Feb and Mar, Q1, 2026
-    for other in (nightly, backwards):
+    for other in (nightly, backwards, single):
         actual = tables(other)
         for name in expected:
             assert_frame_equal(actual[name], expected[name])

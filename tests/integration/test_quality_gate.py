@@ -252,7 +252,7 @@ def test_an_empty_file(project: Path, instance) -> None:
 def test_a_header_only_file_fails_the_minimum_row_count(project: Path, instance) -> None:
     break_revenue(project, [])
     outcome = rerun(project, instance)
-    assert_failed_check(outcome, "expect_table_row_count_to_be_between(): observed 0")
+    assert_failed_check(outcome, "min_rows_per_day(2026-03-02): observed 0 rows, expected at least 1")
     assert_kept_previous_values(project)
 
 
