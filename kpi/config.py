@@ -112,6 +112,24 @@ class SourceConfig(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def expressions_parse(self) -> SourceConfig:
+        import polars as pl
+
+        from assets.sources.transforms import IDENTIFIER
+
+        for canonical, spec in self.columns.items():
+            if IDENTIFIER.match(spec):
+                continue
+            try:
+                pl.sql_expr(spec)
+            except pl.exceptions.PolarsError as error:
+                raise ValueError(
+                    f"columns.{canonical}: {spec!r} is neither a column name nor a SQL expression that parses: "
+                    f"{str(error).splitlines()[0]}"
+                ) from None
+        return self
+
+    @model_validator(mode="after")
     def connector_and_options_are_known(self) -> SourceConfig:
         from connectors import available_connectors
 

@@ -377,3 +377,23 @@ def test_a_config_that_is_not_a_mapping(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "missing" / "kpi.yaml"
     assert config_error(path) == f"{path}: config file not found"
+
+
+def test_a_column_expression_that_does_not_parse(tmp_path: Path) -> None:
+    path, message = error_for(tmp_path, lambda d: d["sources"][0]["columns"].update(amount="lower(total"))
+    assert (
+        f"{path}: sources[0]: columns.amount: 'lower(total' is neither a column name nor a SQL expression"
+        in message
+    )
+
+
+def test_quality_settings_are_checked(tmp_path: Path) -> None:
+    path, message = error_for(
+        tmp_path, lambda d: d["sources"][0].update(quality={"days_without_data": ["sundays"]})
+    )
+    assert f"{path}: sources[0].quality.days_without_data:" in message
+    assert "'sundays' is neither a weekday (monday, " in message and "nor a MM-DD date" in message
+    path, message = error_for(tmp_path, lambda d: d["sources"][0].update(quality={"quarantine_threshold": 2}))
+    assert (
+        f"{path}: sources[0].quality.quarantine_threshold: Input should be less than or equal to 1" in message
+    )
