@@ -11,30 +11,18 @@ from assets.kpis.transforms import (
     following_periods,
     kpi_values,
     period_measures,
+    previous_periods,
 )
 from expectations.checks import blocking_check, validate_output
 from expectations.suites import kpi_values_suite
 from kpi.config import PipelineConfig
-from kpi.periods import period_start, periods_containing, previous_period_start
+from kpi.periods import period_start, periods_containing
 from kpi.warehouse import Warehouse, kpi_definitions, load_kpi_values, read_kpi_values
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
 
 KEY = dg.AssetKey(["kpi", "kpi_values"])
 SUITE_CHECK = "kpi_values_suite"
-
-
-def previous_periods(periods: pl.DataFrame) -> pl.DataFrame:
-    return periods.select(
-        "grain",
-        pl.Series(
-            [
-                previous_period_start(start, grain)
-                for grain, start in periods.select("grain", "period_start").iter_rows()
-            ],
-            dtype=pl.Date(),
-        ).alias("period_start"),
-    )
 
 
 def compute_kpi_values(

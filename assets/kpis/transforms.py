@@ -222,6 +222,11 @@ def _shift_period_start(frame: pl.DataFrame, shift: object) -> pl.Series:
     )
 
 
+def previous_periods(periods: pl.DataFrame) -> pl.DataFrame:
+    """(grain, period_start) of the calendar-aligned period before each of `periods`."""
+    return periods.select("grain", _shift_period_start(periods, previous_period_start).alias("period_start"))
+
+
 def attach_previous_values(rows: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
     """Fill previous_value: the same KPI over the calendar-aligned previous period, looked up in
     `rows` themselves and in `known` (kpi_id, grain, period_start, value: values already loaded)."""

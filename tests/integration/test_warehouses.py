@@ -94,4 +94,6 @@ def test_a_server_warehouse_holds_the_same_values_as_duckdb(
         if "postgresql" in server_database
         else "SELECT count(*) AS n FROM dq_results WHERE passed = 1",
     )
-    assert checks["n"][0] == 4 * 12  # a day: 5 sources' quality, 5 entities' unique_keys, kpi_values, key_results
+    assert (
+        checks["n"][0] == 4 * 12
+    )  # a day: 5 sources' quality, 5 entities' unique_keys, kpi_values, key_results
