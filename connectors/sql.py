@@ -30,6 +30,20 @@ class SqlOptions(ConnectorOptions):
     """Rows per frame while streaming a large extract."""
 
     @model_validator(mode="after")
+    def no_password_in_the_url(self) -> SqlOptions:
+        try:
+            url = sa.make_url(self.url)
+        except sa.exc.ArgumentError:
+            raise ValueError(
+                "url: expected a SQLAlchemy URL like postgresql+psycopg://reader@host/db"
+            ) from None
+        if url.password is not None:
+            raise ValueError(
+                "url holds a password: remove it, and name the variable holding it in password_env"
+            )
+        return self
+
+    @model_validator(mode="after")
     def one_of_table_or_query(self) -> SqlOptions:
         if (self.table is None) == (self.query is None):
             raise ValueError("give exactly one of `table` or `query`")

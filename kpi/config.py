@@ -215,9 +215,14 @@ class PipelineConfig(StrictModel):
     @classmethod
     def warehouse_is_a_url(cls, warehouse: str) -> str:
         try:
-            sa.make_url(warehouse)
+            url = sa.make_url(warehouse)
         except sa.exc.ArgumentError:
             raise ValueError("expected a SQLAlchemy URL like duckdb:///warehouse.duckdb") from None
+        if url.password is not None:
+            raise ValueError(
+                "the URL holds a password: remove it, and name the environment variable holding it in "
+                "warehouse_password_env"
+            )
         return warehouse
 
     @model_validator(mode="after")

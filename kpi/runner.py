@@ -61,8 +61,9 @@ def _run_error(result: dg.ExecuteInProcessResult) -> str:
 def ensure_dagster_home() -> Path:
     """DAGSTER_HOME (default `.dagster_home` in the current folder), with a dagster.yaml if it has none.
 
-    The written dagster.yaml keeps every run's events in one SQLite file: Dagster's default, a new
-    database per run, costs seconds of disk syncs per run.
+    The written dagster.yaml keeps every run's events in one SQLite file (Dagster's default, a new
+    database per run, costs seconds of disk syncs per run), and lets one run at a time write the
+    warehouse: the nightly run and a backfill launched from the UI queue behind each other.
     """
     home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
     os.environ["DAGSTER_HOME"] = str(home)
@@ -71,6 +72,7 @@ def ensure_dagster_home() -> Path:
     if not settings.exists():
         settings.write_text(
             "telemetry:\n  enabled: false\n"
+            "run_queue:\n  max_concurrent_runs: 1\n"
             "event_log_storage:\n"
             "  module: dagster._core.storage.event_log\n"
             "  class: ConsolidatedSqliteEventLogStorage\n"
@@ -137,7 +139,11 @@ def run_partitions(
             instance=instance, raise_on_error=False, run_config=QUIET_LOGS, **selection
         )
         outcome = PartitionOutcome(
-            label, result.success, result.run_id, None if result.success else _run_error(result)
+            label,
+            result.success,
+            result.run_id,
+            None if result.success else _run_error(result),
+            quarantined_rows(config, result.run_id),
         )
         on_outcome(outcome)
         outcomes.append(outcome)

@@ -102,7 +102,7 @@ def key_results(windows: pl.DataFrame, window_values: pl.DataFrame) -> pl.DataFr
         .then(pl.lit("unknown"))
         .when(progress >= 1 - TOLERANCE)
         .then(pl.lit("achieved"))
-        .when(pl.col("as_of") >= pl.col("period_end"))
+        .when(pl.col("as_of") > pl.col("period_end"))
         .then(pl.lit("missed"))
         .when(progress >= expected - ON_TRACK_SLACK - TOLERANCE)
         .then(pl.lit("on_track"))

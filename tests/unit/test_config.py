@@ -397,3 +397,26 @@ def test_quality_settings_are_checked(tmp_path: Path) -> None:
     assert (
         f"{path}: sources[0].quality.quarantine_threshold: Input should be less than or equal to 1" in message
     )
+
+
+def test_a_password_in_the_config_file_is_refused(tmp_path: Path) -> None:
+    path, message = error_for(
+        tmp_path, lambda d: d.update(warehouse="postgresql+psycopg://kpi:s3cret@db/kpi")
+    )
+    assert f"{path}: warehouse: the URL holds a password" in message and "warehouse_password_env" in message
+    assert "s3cret" not in message
+    path, message = error_for(
+        tmp_path,
+        lambda d: d["sources"].__setitem__(
+            0,
+            {
+                "name": "erp",
+                "connector": "sql",
+                "options": {"url": "postgresql+psycopg://reader:s3cret@erp/erp", "table": "invoices"},
+                "entity": "revenue_transactions",
+                "columns": {"transaction_id": "id", "booked_on": "day", "amount": "total"},
+            },
+        ),
+    )
+    assert f"{path}: sources[0]: options: url holds a password" in message and "password_env" in message
+    assert "s3cret" not in message

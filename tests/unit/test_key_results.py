@@ -143,3 +143,12 @@ def test_the_actual_after_the_period_covers_only_the_period() -> None:
         (START, date(2026, 1, 3), False),
         (START, END, True),
     ]
+
+
+def test_on_the_periods_last_day_the_key_result_is_still_inside_it() -> None:
+    # Expected progress is 10/10 on END; 0.95 >= 1.0 - 0.10 is on track, not yet missed.
+    rows = evaluate([objective(("kr", "revenue", 0, 1000))], END, {"revenue": 950.0})
+    assert rows["kr"]["expected_progress"] == 1.0
+    assert rows["kr"]["status"] == "on_track"
+    rows = evaluate([objective(("kr", "revenue", 0, 1000))], date(2026, 1, 11), {"revenue": 950.0})
+    assert rows["kr"]["status"] == "missed"
