@@ -15,7 +15,7 @@ import polars as pl
 
 from expectations.runner import SuiteOutcome
 
-QUARANTINE_SCHEMA = {"rule": pl.String(), "raw_row": pl.String()}
+QUARANTINE_SCHEMA = {"rule": pl.String(), "raw_row": pl.String(), "day": pl.Date()}
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class GateResult:
     passed: bool
     kept: pl.DataFrame
     quarantined: pl.DataFrame
-    """rule (every rule the row broke, `; `-separated) and raw_row (its values as JSON)."""
+    """rule (every rule the row broke, `; `-separated), raw_row (its values as JSON), day (if read)."""
     rows_in: int
     table_failures: list[str]
     threshold: float
@@ -78,9 +78,11 @@ def gate_rows(
     outcome: SuiteOutcome,
     threshold: float,
     table_failures: list[str] | None = None,
+    date_column: str | None = None,
 ) -> GateResult:
     """Split `rows` (validated as `outcome`) and `rejects` (rows that did not even take their types);
-    `table_failures` are failures of the whole partition found outside the suite."""
+    `table_failures` are failures of the whole partition found outside the suite. Quarantined rows
+    keep their day (`date_column`) where it could be read, so a later run of that day replaces them."""
     broken: dict[int, list[str]] = {}
     table_failures = list(table_failures or [])
     for expectation in outcome.failed:
@@ -93,9 +95,13 @@ def gate_rows(
     bad = rows[indices] if indices else rows.clear()
     quarantined = pl.concat(
         [
-            rejects.select("rule", "raw_row"),
+            rejects.select("rule", "raw_row", pl.lit(None, dtype=pl.Date()).alias("day")),
             pl.DataFrame(
-                {"rule": ["; ".join(broken[index]) for index in indices], "raw_row": row_json(bad)},
+                {
+                    "rule": ["; ".join(broken[index]) for index in indices],
+                    "raw_row": row_json(bad),
+                    "day": bad[date_column] if date_column else [None] * len(indices),
+                },
                 schema=QUARANTINE_SCHEMA,
             ),
         ]

@@ -23,6 +23,7 @@ TEXT = sa.String(255)
 metadata = sa.MetaData()
 _TABLES_CREATED: set[str] = set()
 _ENGINES: dict[str, sa.Engine] = {}
+KEY_CHUNK = 5000  # keys per DELETE ... IN (...) statement on servers
 
 
 @atexit.register
@@ -235,6 +236,28 @@ class Warehouse:
         else:
             connection.execute(table.insert(), frame.to_dicts())
 
+    def delete_keys(self, connection: sa.Connection, table: sa.Table, column: str, keys: pl.Series) -> int:
+        """Delete the rows whose `column` is one of `keys`; returns how many."""
+        if keys.is_empty():
+            return 0
+        if self.engine.dialect.name == "duckdb":
+            driver = connection.connection.dbapi_connection
+            driver.register("incoming_keys", pl.DataFrame({"key": keys}).to_arrow())  # type: ignore[union-attr]
+            try:
+                result = connection.exec_driver_sql(
+                    f'DELETE FROM "{table.name}" WHERE "{column}" IN (SELECT key FROM incoming_keys)'
+                )
+            finally:
+                driver.unregister("incoming_keys")  # type: ignore[union-attr]
+            return result.rowcount
+        deleted = 0
+        values = keys.unique().to_list()
+        for start in range(0, len(values), KEY_CHUNK):
+            deleted += connection.execute(
+                table.delete().where(table.c[column].in_(values[start : start + KEY_CHUNK]))
+            ).rowcount
+        return deleted
+
     def replace(
         self,
         connection: sa.Connection,
@@ -288,6 +311,33 @@ class Warehouse:
         self.engine.dispose()
 
 
+def record_loaded_days(
+    warehouse: Warehouse,
+    connection: sa.Connection,
+    name: str,
+    days: list[date],
+    rows_per_day: dict[date, int],
+    run_id: str,
+    loaded_at: datetime,
+) -> None:
+    """Replace the loaded_partitions rows of `name` (an entity, or kpi_values) for `days`."""
+    warehouse.replace(
+        connection,
+        loaded_partitions,
+        pl.DataFrame(
+            {
+                "entity": [name] * len(days),
+                "partition_date": days,
+                "row_count": [rows_per_day.get(day, 0) for day in days],
+                "run_id": [run_id] * len(days),
+                "loaded_at": [loaded_at] * len(days),
+            },
+            schema=frame_schema(loaded_partitions),
+        ),
+        (loaded_partitions.c.entity == name) & loaded_partitions.c.partition_date.in_(days),
+    )
+
+
 def keys_match(table: sa.Table, keys: pl.DataFrame) -> sa.ColumnElement[bool]:
     """A WHERE clause selecting the rows whose key columns equal one of `keys`' rows."""
     columns = keys.columns
@@ -318,9 +368,11 @@ def load_kpi_values(
     following: pl.DataFrame,
     run_id: str,
     computed_at: datetime,
+    days: list[date],
 ) -> int:
     """Replace the rows of the recomputed periods and refresh the previous_value of the periods right
-    after them, in one transaction. Returns the rows deleted."""
+    after them, in one transaction. Returns the rows deleted. The run's `days` are recorded in
+    loaded_partitions (as `kpi_values`): with only snapshot entities, they are what is loaded."""
     stamped = rows.with_columns(
         computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC")), run_id=pl.lit(run_id)
     )
@@ -328,6 +380,7 @@ def load_kpi_values(
     following = following.join(recomputed, on=["kpi_id", "grain", "period_start"], how="anti")
     with warehouse.transaction() as connection:
         deleted = warehouse.replace(connection, kpi_values, stamped, periods_match(kpi_values, periods))
+        record_loaded_days(warehouse, connection, "kpi_values", days, {}, run_id, computed_at)
         if not following.is_empty():
             connection.execute(
                 kpi_values.update()

@@ -10,7 +10,7 @@ from expectations.checks import blocking_check, check_result, failure_message, r
 from kpi.config import PipelineConfig
 from kpi.entities import ENTITIES
 from kpi.periods import days_between
-from kpi.warehouse import ENTITY_TABLES, entity_rows_where, loaded_partitions
+from kpi.warehouse import ENTITY_TABLES, entity_rows_where, record_loaded_days
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
 
@@ -75,27 +75,15 @@ def build_entity_asset(
                 allow_retries=False,
             )
         days = days_between(*partition_days(context)) if entity.is_dated else None
+        table = ENTITY_TABLES[entity_name]
         with store.transaction() as connection:
-            replaced = store.replace(
-                connection, ENTITY_TABLES[entity_name], rows, entity_rows_where(entity_name, days)
-            )
+            if days is not None:  # a row the source moved to another day must not stay on its old one
+                store.delete_keys(connection, table, entity.key, rows[entity.key])
+            replaced = store.replace(connection, table, rows, entity_rows_where(entity_name, days))
             if days is not None:
-                counts = rows.group_by(entity.date_column).len()
-                per_day = dict(counts.iter_rows())
-                store.replace(
-                    connection,
-                    loaded_partitions,
-                    pl.DataFrame(
-                        {
-                            "entity": [entity_name] * len(days),
-                            "partition_date": days,
-                            "row_count": [per_day.get(day, 0) for day in days],
-                            "run_id": [context.run_id] * len(days),
-                            "loaded_at": [datetime.now(UTC)] * len(days),
-                        }
-                    ),
-                    (loaded_partitions.c.entity == entity_name)
-                    & loaded_partitions.c.partition_date.in_(days),
+                per_day = dict(rows.group_by(entity.date_column).len().iter_rows())
+                record_loaded_days(
+                    store, connection, entity_name, days, per_day, context.run_id, datetime.now(UTC)
                 )
         yield dg.MaterializeResult(
             metadata={

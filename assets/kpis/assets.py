@@ -16,7 +16,7 @@ from assets.kpis.transforms import (
 from expectations.checks import blocking_check, validate_output
 from expectations.suites import kpi_values_suite
 from kpi.config import PipelineConfig
-from kpi.periods import period_start, periods_containing
+from kpi.periods import days_between, period_start, periods_containing
 from kpi.warehouse import Warehouse, kpi_definitions, load_kpi_values, read_kpi_values
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
@@ -91,7 +91,15 @@ def build_kpi_values_asset(
         yield result
         if failure:  # not published: the previous good values stay
             raise dg.Failure(failure, allow_retries=False)
-        load_kpi_values(store, rows, periods, following_periods(rows), context.run_id, datetime.now(UTC))
+        load_kpi_values(
+            store,
+            rows,
+            periods,
+            following_periods(rows),
+            context.run_id,
+            datetime.now(UTC),
+            days_between(first_day, last_day),
+        )
         day_rows = rows.filter(pl.col("grain") == "day", pl.col("period_start") == last_day)
         yield dg.MaterializeResult(
             metadata={

@@ -78,7 +78,14 @@ def gate_source_rows(source: SourceConfig, mapped: MappedRows, window: ExtractWi
         entity_suite(source.entity, source.quality.expectations),
         parameters,
     )
-    return gate_rows(mapped.rows, mapped.rejects, outcome, source.quality.quarantine_threshold, too_few_rows)
+    return gate_rows(
+        mapped.rows,
+        mapped.rejects,
+        outcome,
+        source.quality.quarantine_threshold,
+        too_few_rows,
+        entity.date_column,
+    )
 
 
 def build_raw_asset(
@@ -126,7 +133,10 @@ def build_raw_asset(
                 gate.quarantined.with_columns(
                     source=pl.lit(source.name),
                     entity=pl.lit(source.entity),
-                    partition=pl.lit(partition, dtype=pl.String()),
+                    # its own day where it could be read (a day of a range run), else the run's
+                    partition=pl.coalesce(
+                        pl.col("day").dt.to_string("%Y-%m-%d"), pl.lit(partition, dtype=pl.String())
+                    ),
                     run_id=pl.lit(context.run_id),
                     quarantined_at=pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC")),
                 ),

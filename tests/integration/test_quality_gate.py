@@ -388,3 +388,51 @@ def test_a_source_tunes_its_own_expectations_in_config(project: Path, instance) 
         "T019",
     ]
     assert revenue_today(project) == pytest.approx(sum(100 + index + 0.5 for index in range(15)))
+
+
+def test_a_transaction_moved_to_another_day_upstream_is_not_counted_twice(project: Path, instance) -> None:
+    moved = ("T000", "2026-03-03", "C0", "100.50")
+    break_revenue(project, [moved, *GOOD_REVENUE[1:]])
+    outcome = run_partitions(project / "kpi.yaml", date(2026, 3, 3), date(2026, 3, 3), instance=instance)[0]
+    assert outcome.success, outcome.error
+    assert query(project, "SELECT booked_on FROM revenue_transactions WHERE transaction_id = 'T000'") == [
+        (date(2026, 3, 3),)
+    ]
+    assert query(project, "SELECT count(*) FROM revenue_transactions") == [(20,)]
+    # March so far is both days, each transaction once.
+    march = query(project, "SELECT value FROM kpi_values WHERE kpi_id = 'revenue' AND grain = 'month'")
+    assert march == [(pytest.approx(GOOD_REVENUE_TOTAL),)]
+
+
+def test_with_snapshot_sources_only_rerunning_an_earlier_day_keeps_the_month_complete(
+    tmp_path: Path, instance
+) -> None:
+    (tmp_path / "staff.csv").write_text(
+        "id,hired,left,team\nE1,2025-01-01,,ops\nE2,2025-06-01,2026-02-20,ops\n"
+    )
+    config = {
+        "start_date": "2026-02-01",
+        "warehouse": "duckdb:///warehouse.duckdb",
+        "sources": [
+            {
+                "name": "hr",
+                "connector": "files",
+                "options": {"path": "staff.csv"},
+                "entity": "employees",
+                "columns": {
+                    "employee_id": "id",
+                    "hired_on": "hired",
+                    "terminated_on": "left",
+                    "department": "team",
+                },
+            }
+        ],
+    }
+    path = write_config(tmp_path, config)
+    for day in (date(2026, 2, 28), date(2026, 2, 10)):
+        assert run_partitions(path, day, day, instance=instance)[0].success
+    february = query(
+        tmp_path,
+        "SELECT value, period_end, is_complete FROM kpi_values WHERE kpi_id = 'headcount' AND grain = 'month'",
+    )
+    assert february == [(1.0, date(2026, 2, 28), True)]  # E2 left on 02-20
