@@ -311,6 +311,11 @@ class Warehouse:
         self.engine.dispose()
 
 
+def loaded_days_of(warehouse: Warehouse, entities: list[str]) -> dict[str, list[date]]:
+    """The days each dated entity of `entities` has been loaded for."""
+    return {name: warehouse.loaded_days(name) for name in entities if ENTITIES[name].is_dated}
+
+
 def record_loaded_days(
     warehouse: Warehouse,
     connection: sa.Connection,

@@ -17,7 +17,7 @@ from expectations.checks import blocking_check, validate_output
 from expectations.suites import kpi_values_suite
 from kpi.config import PipelineConfig
 from kpi.periods import days_between, period_start, periods_containing
-from kpi.warehouse import Warehouse, kpi_definitions, load_kpi_values, read_kpi_values
+from kpi.warehouse import Warehouse, kpi_definitions, load_kpi_values, loaded_days_of, read_kpi_values
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
 
@@ -37,7 +37,7 @@ def compute_kpi_values(
         log.info(f"kpi {kpi_id} skipped: no source provides {', '.join(missing)}")
     window_start = period_start(first_day, "year")
     frames = {name: warehouse.read_entity(name, window_start, latest).lazy() for name in entities}
-    rows = kpi_values(period_measures(frames, periods), kpis)
+    rows = kpi_values(period_measures(frames, periods, loaded_days_of(warehouse, entities)), kpis)
     rows = attach_previous_values(rows, read_kpi_values(warehouse, previous_periods(periods)))
     return rows, periods
 

@@ -11,7 +11,7 @@ and period_end, over the whole customers or employees snapshot: never from the p
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import polars as pl
 
@@ -176,12 +176,50 @@ MEASURES_BY_ENTITY = {
 }
 
 
-def period_measures(entities: dict[str, pl.LazyFrame], periods: pl.DataFrame) -> pl.DataFrame:
-    """One row per period with the measures of every entity given."""
+def period_measures(
+    entities: dict[str, pl.LazyFrame],
+    periods: pl.DataFrame,
+    loaded_days: dict[str, list[date]] | None = None,
+) -> pl.DataFrame:
+    """One row per period with the measures of every entity given.
+
+    `loaded_days` are the days a dated entity was loaded for: a period holding none of them has no
+    data for that entity, and its measures are null (no data is not zero), not the zeros of a
+    loaded day without rows.
+    """
     measures = periods.lazy()
     for name, frame in entities.items():
-        measures = measures.join(MEASURES_BY_ENTITY[name](frame, periods), on=PERIOD_KEY, how="left")
+        entity_measures = MEASURES_BY_ENTITY[name](frame, periods)
+        if loaded_days is not None and name in loaded_days:
+            columns = [
+                column for column in entity_measures.collect_schema().names() if column not in PERIOD_KEY
+            ]
+            covered = _covered_periods(periods, loaded_days[name])
+            entity_measures = entity_measures.join(covered, on=PERIOD_KEY, how="left").select(
+                *PERIOD_KEY,
+                *(pl.when(pl.col("covered")).then(pl.col(column)).alias(column) for column in columns),
+            )
+        measures = measures.join(entity_measures, on=PERIOD_KEY, how="left")
     return measures.collect()
+
+
+def _covered_periods(periods: pl.DataFrame, days: list[date]) -> pl.LazyFrame:
+    """(period key, covered): whether any of `days` falls in each period."""
+    loaded = pl.LazyFrame({"day": days}, schema={"day": pl.Date()})
+    hits = (
+        periods.lazy()
+        .select(PERIOD_KEY)
+        .join(loaded, how="cross")
+        .filter(pl.col("day").is_between(pl.col("period_start"), pl.col("period_end")))
+        .group_by(PERIOD_KEY)
+        .agg(covered=pl.lit(True))
+    )
+    return (
+        periods.lazy()
+        .select(PERIOD_KEY)
+        .join(hits, on=PERIOD_KEY, how="left")
+        .with_columns(pl.col("covered").fill_null(False))
+    )
 
 
 def kpi_values(measures: pl.DataFrame, kpis: list[KpiDefinition]) -> pl.DataFrame:

@@ -19,7 +19,7 @@ from expectations.checks import blocking_check, validate_output
 from expectations.suites import key_results_suite
 from kpi.config import PipelineConfig
 from kpi.periods import days_between
-from kpi.warehouse import Warehouse, key_result_definitions, objectives
+from kpi.warehouse import Warehouse, key_result_definitions, loaded_days_of, objectives
 from kpi.warehouse import key_results as key_results_table
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
@@ -47,7 +47,8 @@ def compute_key_results(
         frames = {name: warehouse.read_entity(name, first, last).lazy() for name in config.entities}
         wanted = [KPIS[kpi_id] for kpi_id in windows["kpi_id"].unique().sort()]
         computable = [kpi for kpi in wanted if set(kpi.inputs) <= set(config.entities)]
-        rows = key_results(windows, kpi_values(period_measures(frames, periods), computable))
+        measures = period_measures(frames, periods, loaded_days_of(warehouse, config.entities))
+        rows = key_results(windows, kpi_values(measures, computable))
     return rows, as_of_days
 
 

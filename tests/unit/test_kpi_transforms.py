@@ -1258,3 +1258,38 @@ def test_every_kpi_is_its_reference_formula_and_a_ratio_is_numerator_over_denomi
             assert row["value"] is None  # null, not 0 and not an error
         else:
             assert row["value"] == pytest.approx(numerator / denominator * scale)
+
+
+def test_a_period_without_any_loaded_day_has_no_value_not_zero() -> None:
+    from assets.kpis.definitions import KPIS
+    from assets.kpis.transforms import kpi_values, period_measures
+    from kpi.periods import periods_containing
+
+    transactions = pl.LazyFrame(
+        {"transaction_id": ["a"], "booked_on": [date(2026, 3, 2)], "customer_id": ["c"], "amount": [40.0]}
+    )
+    periods = periods_containing(date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 2))
+    # Revenue was loaded for 03-02 (one row) and 03-01 (a day without sales): 03-01 is 0, not null.
+    measures = period_measures(
+        {"revenue_transactions": transactions},
+        periods,
+        {"revenue_transactions": [date(2026, 3, 1), date(2026, 3, 2)]},
+    )
+    values = kpi_values(measures, [KPIS["revenue"]])
+    by_period = {
+        (grain, start): value
+        for grain, start, value in values.select("grain", "period_start", "value").iter_rows()
+    }
+    assert by_period[("day", date(2026, 3, 1))] == 0.0
+    assert by_period[("day", date(2026, 3, 2))] == 40.0
+    # Only 03-02 loaded: 03-01 has no data at all, so no value; the month still has 03-02's 40.
+    measures = period_measures(
+        {"revenue_transactions": transactions}, periods, {"revenue_transactions": [date(2026, 3, 2)]}
+    )
+    values = kpi_values(measures, [KPIS["revenue"]])
+    by_period = {
+        (grain, start): value
+        for grain, start, value in values.select("grain", "period_start", "value").iter_rows()
+    }
+    assert by_period[("day", date(2026, 3, 1))] is None
+    assert by_period[("month", date(2026, 3, 1))] == 40.0
