@@ -45,6 +45,9 @@ def _build_definitions(config: PipelineConfig) -> dg.Definitions:
     okr = dg.Definitions(assets=build_okr_assets(config, partitions))
     job = build_kpi_job(partitions)
     orchestration = dg.Definitions(
+        # Every run in one process, the UI's asset backfills too: the embedded warehouse is a DuckDB
+        # file that one process writes at a time.
+        executor=dg.in_process_executor,
         jobs=[job],
         schedules=[build_nightly_schedule(job)],
         resources={

@@ -67,3 +67,13 @@ def test_workspace_yaml_names_the_code_location() -> None:
 
 def test_the_kpi_catalog_doc_is_up_to_date() -> None:
     assert KPI_DOC.read_text() == render_kpi_catalog(), "docs/kpis.md is stale: run `make docs`"
+
+
+def test_backfills_from_the_ui_run_as_one_in_process_run(definitions: dg.Definitions) -> None:
+    # The asset graph's backfills use the implicit asset job: it too must run in one process (one
+    # DuckDB writer) and take a range of days in a single run.
+    assert definitions.resolve_implicit_global_asset_job_def().executor_def.name == "in_process"
+    graph = definitions.resolve_asset_graph()
+    for key in ("raw/erp_invoices", "entity/revenue_transactions", "kpi/kpi_values", "okr/key_results"):
+        policy = graph.get(dg.AssetKey(key.split("/"))).backfill_policy
+        assert policy is not None and policy.max_partitions_per_run is None, key
