@@ -21,10 +21,11 @@ $(DAGSTER_HOME)/dagster.yaml: $(STAMP)
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/kpi demo --days 90
 
-## lint, format check, then the whole test suite
+## lint, format check, type check, then the whole test suite
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -108,9 +108,10 @@ class SqlConnector(Connector):
                     yield pl.DataFrame()
         except sa.exc.SQLAlchemyError as error:
             # The original error text can carry the URL; name the source and the database only.
+            cause = getattr(error, "orig", None) or error
             raise SourceError(
                 f"source {self.source_name!r}: query on {engine.url.render_as_string(hide_password=True)!r} "
-                f"failed: {type(error.orig or error).__name__}: {str(error.orig or error).splitlines()[0]}"
+                f"failed: {type(cause).__name__}: {str(cause).splitlines()[0]}"
             ) from None
         finally:
             engine.dispose()

@@ -2,7 +2,9 @@
 and the dq_results rows every check run leaves in the warehouse (passed or not)."""
 
 import warnings
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -63,7 +65,7 @@ def examples(rows: pl.DataFrame) -> str:
 
 
 def check_result(
-    name: str, passed: bool, metadata: dict[str, object], description: str | None = None
+    name: str, passed: bool, metadata: Mapping[str, Any], description: str | None = None
 ) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name=name,

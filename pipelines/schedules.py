@@ -7,7 +7,7 @@ import dagster as dg
 NIGHTLY_HOUR = 2
 
 
-def build_nightly_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+def build_nightly_schedule(job: dg.UnresolvedAssetJobDefinition):  # returns one of Dagster's schedule types
     # A daily-partitioned job's schedule targets the last complete partition: yesterday.
     return dg.build_schedule_from_partitioned_job(
         job,

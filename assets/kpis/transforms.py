@@ -112,7 +112,7 @@ def survey_measures(responses: pl.LazyFrame, periods: pl.DataFrame) -> pl.LazyFr
     )
 
 
-def _present_on(start_column: str, end_column: str, day: object) -> pl.Expr:
+def _present_on(start_column: str, end_column: str, day: date) -> pl.Expr:
     """Active (or employed) on `day`: started on or before it, and not ended on or before it."""
     return (pl.col(start_column) <= day) & (pl.col(end_column).is_null() | (pl.col(end_column) > day))
 

@@ -2,6 +2,7 @@
 `okr/key_results` (each key result as of each day of the partition)."""
 
 from datetime import UTC, date, datetime
+from typing import cast
 
 import dagster as dg
 import polars as pl
@@ -43,7 +44,7 @@ def compute_key_results(
         rows = pl.DataFrame(schema=KEY_RESULT_SCHEMA)
     else:
         periods = measured_windows(windows)
-        first, last = periods["period_start"].min(), periods["period_end"].max()
+        first, last = cast(date, periods["period_start"].min()), cast(date, periods["period_end"].max())
         frames = {name: warehouse.read_entity(name, first, last).lazy() for name in config.entities}
         wanted = [KPIS[kpi_id] for kpi_id in windows["kpi_id"].unique().sort()]
         computable = [kpi for kpi in wanted if set(kpi.inputs) <= set(config.entities)]

@@ -7,6 +7,7 @@ rejected rows, each with the rule it broke and its raw values.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -195,7 +196,7 @@ def source_type_name(dtype: pl.DataType) -> str:
     return next((name for name, types in SOURCE_TYPES.items() if isinstance(dtype, types)), str(dtype))
 
 
-def schema_drift(schema: pl.Schema, declared: dict[str, str], source_name: str) -> str | None:
+def schema_drift(schema: pl.Schema, declared: Mapping[str, str], source_name: str) -> str | None:
     """What differs between an extract's columns and the columns its config declares (`source_columns`),
     or None. An all-text extract (CSV) is compared by names only: its values are typed later."""
     problems = []
