@@ -50,21 +50,24 @@ def entity_suite(entity_name: str, extra: list[dict[str, Any]] | None = None) ->
         )
     if entity_name == "survey_responses":
         for survey, (lowest, highest) in SURVEY_SCORE_RANGES.items():
-            suite.append(
-                expectations.ExpectColumnValuesToBeBetween(
-                    column="score",
-                    min_value=lowest,
-                    max_value=highest,
-                    row_condition=f'survey=="{survey}"',
-                    condition_parser="pandas",
-                )
-            )
+            suite.append(_between_where("score", lowest, highest, "survey", survey))
     if entity_name == "customers":
         suite.append(_ends_after_start("churned_on", "signed_up_on"))
     if entity_name == "employees":
         suite.append(_ends_after_start("terminated_on", "hired_on"))
     suite.extend(build_expectation(spec) for spec in extra or [])
     return suite
+
+
+def _between_where(column: str, lowest: float | None, highest: float | None, key: str, value: str):
+    """`column` within [lowest, highest] on the rows whose `key` is `value`."""
+    return _expectations().ExpectColumnValuesToBeBetween(
+        column=column,
+        min_value=lowest,
+        max_value=highest,
+        row_condition=f'{key}=="{value}"',
+        condition_parser="pandas",
+    )
 
 
 def _ends_after_start(end_column: str, start_column: str):
@@ -85,15 +88,7 @@ def kpi_values_suite() -> list:
         if kpi.bounds is None:
             continue
         lowest, highest = kpi.bounds
-        suite.append(
-            expectations.ExpectColumnValuesToBeBetween(
-                column="value",
-                min_value=lowest,
-                max_value=highest,
-                row_condition=f'kpi_id=="{kpi.kpi_id}"',
-                condition_parser="pandas",
-            )
-        )
+        suite.append(_between_where("value", lowest, highest, "kpi_id", kpi.kpi_id))
     return suite
 
 

@@ -189,6 +189,17 @@ def frame_schema(table: sa.Table) -> dict[str, pl.DataType]:
     }
 
 
+@contextmanager
+def _registered(connection: sa.Connection, name: str, frame: pl.DataFrame) -> Iterator[None]:
+    """`frame` visible to DuckDB SQL on `connection` as the view `name` (through Arrow, no copy row by row)."""
+    driver = connection.connection.dbapi_connection
+    driver.register(name, frame.to_arrow())  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        driver.unregister(name)  # type: ignore[union-attr]
+
+
 class Warehouse:
     """One SQLAlchemy engine on the warehouse, with the loads the pipeline needs."""
 
@@ -224,15 +235,11 @@ class Warehouse:
             return
         frame = frame.select([column.name for column in table.columns if column.name in frame.columns])
         if self.engine.dialect.name == "duckdb":
-            driver = connection.connection.dbapi_connection
-            driver.register("incoming_rows", frame.to_arrow())  # type: ignore[union-attr]
-            try:
-                columns = ", ".join(f'"{name}"' for name in frame.columns)
+            columns = ", ".join(f'"{name}"' for name in frame.columns)
+            with _registered(connection, "incoming_rows", frame):
                 connection.exec_driver_sql(
                     f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM incoming_rows'
                 )
-            finally:
-                driver.unregister("incoming_rows")  # type: ignore[union-attr]
         else:
             connection.execute(table.insert(), frame.to_dicts())
 
@@ -241,15 +248,10 @@ class Warehouse:
         if keys.is_empty():
             return 0
         if self.engine.dialect.name == "duckdb":
-            driver = connection.connection.dbapi_connection
-            driver.register("incoming_keys", pl.DataFrame({"key": keys}).to_arrow())  # type: ignore[union-attr]
-            try:
-                result = connection.exec_driver_sql(
+            with _registered(connection, "incoming_keys", pl.DataFrame({"key": keys})):
+                return connection.exec_driver_sql(
                     f'DELETE FROM "{table.name}" WHERE "{column}" IN (SELECT key FROM incoming_keys)'
-                )
-            finally:
-                driver.unregister("incoming_keys")  # type: ignore[union-attr]
-            return result.rowcount
+                ).rowcount
         deleted = 0
         values = keys.unique().to_list()
         for start in range(0, len(values), KEY_CHUNK):

@@ -1,6 +1,7 @@
 """Dagster wiring for `kpi/kpi_values`: every computable KPI for every period holding the run's days."""
 
 from datetime import UTC, date, datetime
+from typing import cast
 
 import dagster as dg
 import polars as pl
@@ -16,13 +17,20 @@ from assets.kpis.transforms import (
 from expectations.checks import blocking_check, validate_output
 from expectations.suites import kpi_values_suite
 from kpi.config import PipelineConfig
-from kpi.periods import days_between, period_start, periods_containing
+from kpi.periods import days_between, periods_containing
 from kpi.warehouse import Warehouse, kpi_definitions, load_kpi_values, loaded_days_of, read_kpi_values
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
 
 KEY = dg.AssetKey(["kpi", "kpi_values"])
 SUITE_CHECK = "kpi_values_suite"
+
+
+def measure_periods(warehouse: Warehouse, entities: list[str], periods: pl.DataFrame) -> pl.DataFrame:
+    """The measures of `periods` (calendar periods or windows) from the loaded rows of `entities`."""
+    first, last = cast(date, periods["period_start"].min()), cast(date, periods["period_end"].max())
+    frames = {name: warehouse.read_entity(name, first, last).lazy() for name in entities}
+    return period_measures(frames, periods, loaded_days_of(warehouse, entities))
 
 
 def compute_kpi_values(
@@ -35,9 +43,7 @@ def compute_kpi_values(
     kpis, skipped = computable_kpis(entities)
     for kpi_id, missing in skipped.items():
         log.info(f"kpi {kpi_id} skipped: no source provides {', '.join(missing)}")
-    window_start = period_start(first_day, "year")
-    frames = {name: warehouse.read_entity(name, window_start, latest).lazy() for name in entities}
-    rows = kpi_values(period_measures(frames, periods, loaded_days_of(warehouse, entities)), kpis)
+    rows = kpi_values(measure_periods(warehouse, entities, periods), kpis)
     rows = attach_previous_values(rows, read_kpi_values(warehouse, previous_periods(periods)))
     return rows, periods
 

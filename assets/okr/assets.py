@@ -2,13 +2,13 @@
 `okr/key_results` (each key result as of each day of the partition)."""
 
 from datetime import UTC, date, datetime
-from typing import cast
 
 import dagster as dg
 import polars as pl
 
+from assets.kpis.assets import measure_periods
 from assets.kpis.definitions import KPIS
-from assets.kpis.transforms import kpi_values, period_measures
+from assets.kpis.transforms import kpi_values
 from assets.okr.transforms import (
     KEY_RESULT_SCHEMA,
     as_of_windows,
@@ -20,7 +20,7 @@ from expectations.checks import blocking_check, validate_output
 from expectations.suites import key_results_suite
 from kpi.config import PipelineConfig
 from kpi.periods import days_between
-from kpi.warehouse import Warehouse, key_result_definitions, loaded_days_of, objectives
+from kpi.warehouse import Warehouse, key_result_definitions, objectives
 from kpi.warehouse import key_results as key_results_table
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
@@ -44,12 +44,11 @@ def compute_key_results(
         rows = pl.DataFrame(schema=KEY_RESULT_SCHEMA)
     else:
         periods = measured_windows(windows)
-        first, last = cast(date, periods["period_start"].min()), cast(date, periods["period_end"].max())
-        frames = {name: warehouse.read_entity(name, first, last).lazy() for name in config.entities}
         wanted = [KPIS[kpi_id] for kpi_id in windows["kpi_id"].unique().sort()]
         computable = [kpi for kpi in wanted if set(kpi.inputs) <= set(config.entities)]
-        measures = period_measures(frames, periods, loaded_days_of(warehouse, config.entities))
-        rows = key_results(windows, kpi_values(measures, computable))
+        rows = key_results(
+            windows, kpi_values(measure_periods(warehouse, config.entities, periods), computable)
+        )
     return rows, as_of_days
 
 

@@ -169,9 +169,9 @@ def map_to_entity(
     if not_after is not None and entity.date_column is not None:
         future = typed[entity.date_column] > not_after
         rule = pl.when(future).then(pl.lit(f"future_date:{entity.date_column}")).otherwise(rule)
-        failed_column = pl.select(pl.when(future).then(pl.lit(entity.date_column)).otherwise(failed_column))[
-            "literal"
-        ]
+        failed_column = pl.select(
+            pl.when(future).then(pl.lit(entity.date_column)).otherwise(failed_column).alias("column")
+        ).to_series()
         in_window = in_window | future.fill_null(False)
     rejects = (
         raw.select(pl.struct(raw.columns).struct.json_encode().alias("raw_row"))
