@@ -23,15 +23,20 @@ class GateResult:
     passed: bool
     kept: pl.DataFrame
     quarantined: pl.DataFrame
-    """rule (every rule the row broke, `; `-separated), raw_row (its values as JSON), day (if read)."""
+    """rule (every rule the row broke, `; `-separated), raw_row (its values as JSON), day (if it has one):
+    the partition's quarantined rows and the source's rows of no day."""
     rows_in: int
+    """The partition's rows: kept, and quarantined with a day (rows of no day are not the partition's)."""
     table_failures: list[str]
     threshold: float
     outcome: SuiteOutcome
+    undated: int = 0
+    """Rows of the source that belong to no day (unreadable or future date, unparseable record)."""
 
     @property
     def share(self) -> float:
-        return self.quarantined.height / self.rows_in if self.rows_in else 0.0
+        """The partition's quarantined share (rows of no day excluded)."""
+        return (self.quarantined.height - self.undated) / self.rows_in if self.rows_in else 0.0
 
     def failure_details(self) -> str:
         """Why the partition failed: the share, the rules broken with their counts, example rows."""
@@ -42,12 +47,21 @@ class GateResult:
                 f"{rule} x{count}" for rule, count in counts.iter_rows()
             )
             if any(rule.startswith("type:") for rule in counts["rule"]):
-                details += " (type:<column>: a value that does not read as the column's type; text dates must be ISO or match the source's date_format)"
+                details += " (type:<column>: a value that does not read as the column's type without loss; text dates must be ISO or match the source's date_format, text numbers use the source's decimal_separator and thousands_separator)"
+            if any(rule.startswith("null_marker:") for rule in counts["rule"]):
+                details += " (null_marker:<column>: a value like NULL or N/A; list the source's null markers in its null_values)"
             details += "; e.g. rows: " + " | ".join(self.quarantined["raw_row"].head(3))
         return details
 
     def observed(self) -> str:
-        text = f"{self.quarantined.height} of {self.rows_in} rows quarantined ({self.share:.3%}, threshold {self.threshold:.3%})"
+        text = (
+            f"{self.quarantined.height - self.undated} of {self.rows_in} rows quarantined "
+            f"({self.share:.3%}, threshold {self.threshold:.3%})"
+        )
+        if self.undated:
+            text += (
+                f"; {self.undated} row(s) of the source belong to no day (quarantined once, partition null)"
+            )
         if self.table_failures:
             text += "; " + "; ".join(self.table_failures)
         return text
@@ -79,10 +93,14 @@ def gate_rows(
     threshold: float,
     table_failures: list[str] | None = None,
     date_column: str | None = None,
+    duplicate_keys: tuple[str, pl.Series] | None = None,
 ) -> GateResult:
-    """Split `rows` (validated as `outcome`) and `rejects` (rows that did not even take their types);
-    `table_failures` are failures of the whole partition found outside the suite. Quarantined rows
-    keep their day (`date_column`) where it could be read, so a later run of that day replaces them."""
+    """Split `rows` (validated as `outcome`) and `rejects` (rule, raw_row, day: rows that did not even
+    take their types; a null day on a dated entity means the row belongs to no day) into kept and
+    quarantined rows. `table_failures` are failures of the whole partition found outside the suite;
+    `duplicate_keys` (key column, keys the source delivered twice) quarantine the rows holding them and
+    fail the partition. Quarantined rows keep their day (`date_column`) where it could be read, so a
+    later run of that day replaces them; rows of no day are not counted against the partition."""
     broken: dict[int, list[str]] = {}
     table_failures = list(table_failures or [])
     for expectation in outcome.failed:
@@ -91,11 +109,21 @@ def gate_rows(
                 broken.setdefault(index, []).append(expectation.expectation)
         else:
             table_failures.append(f"{expectation.expectation}: observed {expectation.observed}")
+    if duplicate_keys is not None and not duplicate_keys[1].is_empty():
+        key, keys = duplicate_keys
+        holding = rows.with_row_index("_position").filter(pl.col(key).is_in(keys.implode()))["_position"]
+        for index in holding:
+            broken.setdefault(index, []).append(f"duplicate_key:{key}")
+        table_failures.append(
+            f"duplicate keys: the source delivered {keys.len()} {key} value(s) more than once, e.g. "
+            + ", ".join(keys.head(5).to_list())
+        )
     indices = sorted(broken)
     bad = rows[indices] if indices else rows.clear()
+    undated = rejects.filter(pl.col("day").is_null()) if date_column else rejects.clear()
     quarantined = pl.concat(
         [
-            rejects.select("rule", "raw_row", pl.lit(None, dtype=pl.Date()).alias("day")),
+            rejects.select("rule", "raw_row", "day"),
             pl.DataFrame(
                 {
                     "rule": ["; ".join(broken[index]) for index in indices],
@@ -107,8 +135,8 @@ def gate_rows(
         ]
     )
     kept = rows.with_row_index("_position").filter(~pl.col("_position").is_in(indices)).drop("_position")
-    rows_in = rows.height + rejects.height
-    share = quarantined.height / rows_in if rows_in else 0.0
+    rows_in = rows.height + rejects.height - undated.height
+    share = (quarantined.height - undated.height) / rows_in if rows_in else 0.0
     return GateResult(
         passed=not table_failures and share <= threshold,
         kept=kept,
@@ -117,4 +145,5 @@ def gate_rows(
         table_failures=table_failures,
         threshold=threshold,
         outcome=outcome,
+        undated=undated.height,
     )

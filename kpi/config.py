@@ -89,6 +89,17 @@ class SourceConfig(StrictModel):
     date_format: str | None = Field(
         default=None, description="strftime format of text dates, e.g. '%m/%d/%Y'; ISO by default"
     )
+    null_values: list[str] | None = Field(
+        default=None,
+        description="text values that mean null in every column (default: the empty string); when not "
+        "given, a value that looks like a null marker (NULL, N/A, \\N, ...) quarantines its row",
+    )
+    decimal_separator: str | None = Field(
+        default=None, min_length=1, max_length=1, description="of text numbers: `,` for 1.234,56"
+    )
+    thousands_separator: str | None = Field(
+        default=None, min_length=1, max_length=1, description="of text numbers: `.` for 1.234,56"
+    )
     quality: QualityConfig = Field(default_factory=QualityConfig)
     source_columns: dict[str, Literal["text", "integer", "float", "date", "datetime", "boolean"]] | None = (
         Field(
@@ -109,6 +120,19 @@ class SourceConfig(StrictModel):
         missing = [column for column in entity.required_columns if column not in self.columns]
         if missing:
             raise ValueError(f"columns: {self.entity} needs a mapping for {', '.join(missing)}")
+        return self
+
+    @model_validator(mode="after")
+    def separators_differ(self) -> SourceConfig:
+        for key in ("decimal_separator", "thousands_separator"):
+            separator = getattr(self, key)
+            if separator is not None and (separator.isdigit() or separator in "+-eE"):
+                raise ValueError(f"{key}: {separator!r} cannot separate the digits of a number")
+        if (self.decimal_separator or ".") == self.thousands_separator:
+            raise ValueError(
+                f"decimal_separator and thousands_separator are both {self.thousands_separator!r} "
+                "(the decimal separator is `.` unless given): a number like 1.234 would be ambiguous"
+            )
         return self
 
     @model_validator(mode="after")

@@ -162,7 +162,10 @@ VIEWS = {
         WHERE r.as_of = (SELECT max(l.as_of) FROM key_results l WHERE l.key_result_id = r.key_result_id)
     """,
     "kpi_latest": """
-        SELECT d.name, d.direction, v.*
+        SELECT d.name, d.direction, v.*,
+            v.value - v.previous_value AS change,
+            CASE WHEN v.previous_value <> 0 THEN (v.value - v.previous_value) / abs(v.previous_value) END
+                AS change_pct
         FROM kpi_values v
         JOIN kpi_definitions d ON d.kpi_id = v.kpi_id
         WHERE v.period_start = (
@@ -219,11 +222,33 @@ class Warehouse:
         key = self.engine.url.render_as_string(hide_password=False)
         if key not in _TABLES_CREATED:
             metadata.create_all(self.engine, checkfirst=True)
+            self.add_missing_columns()
             with self.engine.begin() as connection:
                 for name, definition in VIEWS.items():
                     connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
                     connection.exec_driver_sql(f"CREATE VIEW {name} AS {definition}")
             _TABLES_CREATED.add(key)
+
+    def add_missing_columns(self) -> list[str]:
+        """Add the columns a release added to a table that an earlier release created (nullable, so
+        existing rows keep their values; recomputing a period fills them). Returns `table.column`s added."""
+        added = []
+        with self.engine.begin() as connection:
+            for table in metadata.sorted_tables:
+                # (the column names of a query: duckdb-engine's catalog reflection fails on DuckDB 2)
+                existing = set(connection.execute(sa.select(sa.text("*")).select_from(table).limit(0)).keys())
+                for column in table.columns:
+                    if column.name in existing:
+                        continue
+                    column_type = column.type.compile(dialect=self.engine.dialect)
+                    connection.exec_driver_sql(
+                        f"ALTER TABLE {self._quote(table.name)} ADD COLUMN {self._quote(column.name)} {column_type}"
+                    )
+                    added.append(f"{table.name}.{column.name}")
+        return added
+
+    def _quote(self, name: str) -> str:
+        return self.engine.dialect.identifier_preparer.quote(name)
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
@@ -243,22 +268,33 @@ class Warehouse:
         else:
             connection.execute(table.insert(), frame.to_dicts())
 
-    def delete_keys(self, connection: sa.Connection, table: sa.Table, column: str, keys: pl.Series) -> int:
-        """Delete the rows whose `column` is one of `keys`; returns how many."""
+    def move_out(
+        self, connection: sa.Connection, entity: str, source: str, keys: pl.Series, days: Sequence[date]
+    ) -> list[date]:
+        """Delete the rows of `source` whose key is one of `keys` and that it had delivered on another
+        day than `days` (the source moved them: a restatement); returns those old days. Rows of other
+        sources are never touched: keys are scoped by source."""
         if keys.is_empty():
-            return 0
+            return []
+        table = ENTITY_TABLES[entity]
+        key, date_column = ENTITIES[entity].key, ENTITIES[entity].date_column
+        assert date_column is not None, f"{entity} is a snapshot: it has no days to move rows between"
+        elsewhere = (table.c.source == source) & table.c[date_column].not_in(list(days))
+        old_days: set[date] = set()
+
+        def move(matching_keys: sa.ColumnElement[bool]) -> None:
+            selected = sa.select(table.c[date_column]).distinct().where(elsewhere & matching_keys)
+            old_days.update(day for (day,) in connection.execute(selected))
+            connection.execute(table.delete().where(elsewhere & matching_keys))
+
         if self.engine.dialect.name == "duckdb":
-            with _registered(connection, "incoming_keys", pl.DataFrame({"key": keys})):
-                return connection.exec_driver_sql(
-                    f'DELETE FROM "{table.name}" WHERE "{column}" IN (SELECT key FROM incoming_keys)'
-                ).rowcount
-        deleted = 0
-        values = keys.unique().to_list()
-        for start in range(0, len(values), KEY_CHUNK):
-            deleted += connection.execute(
-                table.delete().where(table.c[column].in_(values[start : start + KEY_CHUNK]))
-            ).rowcount
-        return deleted
+            with _registered(connection, "incoming_keys", pl.DataFrame({"key": keys.unique()})):
+                move(table.c[key].in_(sa.select(sa.column("key")).select_from(sa.table("incoming_keys"))))
+        else:
+            values = keys.unique().to_list()
+            for start in range(0, len(values), KEY_CHUNK):
+                move(table.c[key].in_(values[start : start + KEY_CHUNK]))
+        return sorted(old_days)
 
     def replace(
         self,
@@ -305,12 +341,37 @@ class Warehouse:
             )
             return [row[0] for row in rows]
 
+    def days_changed_by(self, run_id: str) -> list[date]:
+        """The days whose entity rows the run `run_id` loaded or changed (rows moved away from them)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(loaded_partitions.c.partition_date)
+                .distinct()
+                .where(loaded_partitions.c.run_id == run_id, loaded_partitions.c.entity != KPI_VALUES_DAYS)
+            )
+            return sorted(row[0] for row in rows)
+
+    def count_rows_on(self, connection: sa.Connection, entity: str, days: Sequence[date]) -> dict[date, int]:
+        """Rows of a dated entity on each of `days` (0 for none)."""
+        table = ENTITY_TABLES[entity]
+        column = table.c[ENTITIES[entity].date_column]  # type: ignore[index]
+        counts = dict(
+            connection.execute(
+                sa.select(column, sa.func.count()).where(column.in_(list(days))).group_by(column)
+            ).all()
+        )
+        return {day: counts.get(day, 0) for day in days}
+
     def dispose(self) -> None:
         """Close the warehouse's connections (a DuckDB file is then free for another process)."""
         key = self.engine.url.render_as_string(hide_password=False)
         _ENGINES.pop(key, None)
         _TABLES_CREATED.discard(key)
         self.engine.dispose()
+
+
+KPI_VALUES_DAYS = "kpi_values"
+"""loaded_partitions' name for the days kpi_values runs covered."""
 
 
 def loaded_days_of(warehouse: Warehouse, entities: list[str]) -> dict[str, list[date]]:
@@ -355,12 +416,17 @@ def keys_match(table: sa.Table, keys: pl.DataFrame) -> sa.ColumnElement[bool]:
     return sa.or_(*clauses) if clauses else sa.false()
 
 
-def entity_rows_where(entity: str, days: Sequence[date] | None) -> sa.ColumnElement[bool] | None:
-    """The rows a load of `days` replaces: those dated on them, or the whole snapshot (None)."""
+def entity_rows_where(
+    entity: str, sources: Sequence[str], days: Sequence[date] | None
+) -> sa.ColumnElement[bool]:
+    """The rows a load of `sources` for `days` replaces: theirs dated on those days, or their whole
+    snapshot (days None). Another source's rows are never replaced."""
+    table = ENTITY_TABLES[entity]
+    of_sources = table.c.source.in_(list(sources))
     date_column = ENTITIES[entity].date_column
     if date_column is None or days is None:
-        return None
-    return ENTITY_TABLES[entity].c[date_column].in_(list(days))
+        return of_sources
+    return of_sources & table.c[date_column].in_(list(days))
 
 
 def periods_match(table: sa.Table, periods: pl.DataFrame) -> sa.ColumnElement[bool]:
@@ -377,9 +443,11 @@ def load_kpi_values(
     computed_at: datetime,
     days: list[date],
 ) -> int:
-    """Replace the rows of the recomputed periods and refresh the previous_value of the periods right
-    after them, in one transaction. Returns the rows deleted. The run's `days` are recorded in
-    loaded_partitions (as `kpi_values`): with only snapshot entities, they are what is loaded."""
+    """Replace the rows of the recomputed periods and refresh the comparisons of the periods loaded
+    earlier that compare themselves with them (`following`: kpi_id, grain, period_start, column
+    (previous_value or year_ago_value), compared_value), in one transaction. Returns the rows deleted.
+    The run's `days` are recorded in loaded_partitions (as `kpi_values`): with only snapshot entities,
+    they are what is loaded."""
     stamped = rows.with_columns(
         computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC")), run_id=pl.lit(run_id)
     )
@@ -387,8 +455,8 @@ def load_kpi_values(
     following = following.join(recomputed, on=["kpi_id", "grain", "period_start"], how="anti")
     with warehouse.transaction() as connection:
         deleted = warehouse.replace(connection, kpi_values, stamped, periods_match(kpi_values, periods))
-        record_loaded_days(warehouse, connection, "kpi_values", days, {}, run_id, computed_at)
-        if not following.is_empty():
+        record_loaded_days(warehouse, connection, KPI_VALUES_DAYS, days, {}, run_id, computed_at)
+        for (column,), updates in following.partition_by("column", as_dict=True).items():
             connection.execute(
                 kpi_values.update()
                 .where(
@@ -396,15 +464,12 @@ def load_kpi_values(
                     kpi_values.c.grain == sa.bindparam("key_grain"),
                     kpi_values.c.period_start == sa.bindparam("key_period_start"),
                 )
-                .values(previous_value=sa.bindparam("new_previous_value")),
+                .values({str(column): sa.bindparam("new_value")}),
                 [
-                    {
-                        "key_kpi_id": kpi_id,
-                        "key_grain": grain,
-                        "key_period_start": start,
-                        "new_previous_value": value,
-                    }
-                    for kpi_id, grain, start, value in following.iter_rows()
+                    {"key_kpi_id": kpi_id, "key_grain": grain, "key_period_start": start, "new_value": value}
+                    for kpi_id, grain, start, value in updates.select(
+                        "kpi_id", "grain", "period_start", "compared_value"
+                    ).iter_rows()
                 ],
             )
     return deleted

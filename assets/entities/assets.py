@@ -1,6 +1,6 @@
 """Dagster wiring for `entity/<entity>`: the sources of an entity combined and loaded to its table."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import polars as pl
@@ -37,8 +37,8 @@ def build_entity_asset(
             blocking_check(
                 key,
                 UNIQUE_CHECK,
-                f"Each {entity.key} comes from one source only: each source's own duplicates are quarantined "
-                "upstream, a key two sources both deliver stops the day.",
+                f"Each {entity.key} names one row of its source (keys are scoped by source: two sources may "
+                "share one); a key one source delivers twice stops the day.",
                 partitions_def,
             )
         ],
@@ -55,7 +55,7 @@ def build_entity_asset(
         duplicates = duplicate_keys(entity, rows)
         partition = partition_label(context) if entity.is_dated else None
         store = warehouse.get()
-        observed = f"{duplicates.height} {entity.key} value(s) delivered by more than one source"
+        observed = f"{duplicates.height} {entity.key} value(s) delivered more than once by one source"
         record_check(store, UNIQUE_CHECK, key, partition, duplicates.is_empty(), observed, context.run_id)
         yield check_result(
             UNIQUE_CHECK, duplicates.is_empty(), {"duplicate_keys": duplicates.height}, observed
@@ -68,27 +68,42 @@ def build_entity_asset(
                     partition,
                     f"{observed}, e.g. "
                     + ", ".join(
-                        f"{value} x{count} from {'/'.join(src)}"
-                        for value, count, src in duplicates.head(5).iter_rows()
+                        f"{value} x{count} from {source}"
+                        for source, value, count in duplicates.head(5).iter_rows()
                     ),
                 ),
                 allow_retries=False,
             )
         days = days_between(*partition_days(context)) if entity.is_dated else None
         table = ENTITY_TABLES[entity_name]
+        source_names = [source.name for source in sources]
+        now = datetime.now(UTC)
         with store.transaction() as connection:
-            if days is not None:  # a row the source moved to another day must not stay on its old one
-                store.delete_keys(connection, table, entity.key, rows[entity.key])
-            replaced = store.replace(connection, table, rows, entity_rows_where(entity_name, days))
+            moved_from: list[date] = []
+            if days is not None:  # a row its source moved to another day must not stay on its old one
+                for source in source_names:
+                    delivered = rows.filter(pl.col("source") == source)[entity.key]
+                    moved_from += store.move_out(connection, entity_name, source, delivered, days)
+            replaced = store.replace(
+                connection, table, rows, entity_rows_where(entity_name, source_names, days)
+            )
             if days is not None:
                 per_day = dict(rows.group_by(entity.date_column).len().iter_rows())
-                record_loaded_days(
-                    store, connection, entity_name, days, per_day, context.run_id, datetime.now(UTC)
-                )
+                record_loaded_days(store, connection, entity_name, days, per_day, context.run_id, now)
+            if moved_from:  # the old days changed in this run: kpi_values recomputes their periods
+                old_days = sorted(set(moved_from))
+                counts = store.count_rows_on(connection, entity_name, old_days)
+                record_loaded_days(store, connection, entity_name, old_days, counts, context.run_id, now)
+        if moved_from:
+            context.log.info(
+                f"{entity_name}: rows moved away from {', '.join(map(str, sorted(set(moved_from))))} by their "
+                "source; the periods of those days are recomputed"
+            )
         yield dg.MaterializeResult(
             metadata={
                 "rows": rows.height,
                 "rows_replaced": replaced,
+                "rows_moved_from_other_days": len(moved_from),
                 "table": entity_name,
                 "warehouse": store.display_url,
             }

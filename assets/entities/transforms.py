@@ -19,10 +19,11 @@ def combine_sources(entity: Entity, frames_by_source: dict[str, pl.DataFrame]) -
 
 
 def duplicate_keys(entity: Entity, rows: pl.DataFrame) -> pl.DataFrame:
-    """The keys that occur more than once, with how often and from which sources."""
+    """(source, key, occurrences) of the keys one source delivered more than once: keys are scoped
+    by source, so the same key from two sources is two rows, not a duplicate."""
     return (
-        rows.group_by(entity.key)
-        .agg(pl.len().alias("occurrences"), pl.col("source").unique().sort().alias("sources"))
+        rows.group_by("source", entity.key)
+        .agg(pl.len().alias("occurrences"))
         .filter(pl.col("occurrences") > 1)
-        .sort(entity.key)
+        .sort("source", entity.key)
     )

@@ -11,12 +11,14 @@ and period_end, over the whole customers or employees snapshot: never from the p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import polars as pl
 
 from assets.kpis.definitions import KpiDefinition
-from kpi.periods import GRAINS, TRUNCATE_EVERY, next_period_start, previous_period_start
+from kpi.entities import ENTITIES
+from kpi.periods import GRAINS, TRUNCATE_EVERY, shifted_period_start
 
 # A period is its grain and its days: calendar periods (day, month, quarter, year) and other windows
 # (an objective's period up to an as-of date, grain "window") alike.
@@ -31,7 +33,9 @@ KPI_VALUE_SCHEMA = {
     "numerator": pl.Float64(),
     "denominator": pl.Float64(),
     "previous_value": pl.Float64(),
+    "year_ago_value": pl.Float64(),
     "unit": pl.String(),
+    "days_covered": pl.Int64(),
     "is_complete": pl.Boolean(),
 }
 
@@ -179,51 +183,107 @@ MEASURES_BY_ENTITY = {
 def period_measures(
     entities: dict[str, pl.LazyFrame],
     periods: pl.DataFrame,
-    loaded_days: dict[str, list[date]] | None = None,
+    covered_days: Sequence[date] | None = None,
 ) -> pl.DataFrame:
-    """One row per period with the measures of every entity given.
+    """One row per period (PERIOD_KEY, is_complete) with the measures of every entity given, and
+    `days_covered` (Int64): the days of [period_start, period_end] in `covered_days`.
 
-    `loaded_days` are the days a dated entity was loaded for: a period holding none of them has no
-    data for that entity, and its measures are null (no data is not zero), not the zeros of a
-    loaded day without rows.
+    `covered_days` are the days every dated entity given was loaded for (None: every day). Dated rows
+    of other days are left out, so measures over two entities never mix one's day without the other's;
+    a period holding none of the covered days has null flow measures (no data is not zero), where a
+    covered day without rows gives zeros. Snapshot (span) measures do not depend on loaded days.
     """
-    measures = periods.lazy()
+    if covered_days is not None:
+        covered = pl.Series("day", sorted(set(covered_days)), dtype=pl.Date())
+        entities = {
+            name: frame.filter(pl.col(ENTITIES[name].date_column).is_in(covered.implode()))
+            if ENTITIES[name].is_dated
+            else frame
+            for name, frame in entities.items()
+        }
+        days_covered = pl.Series(
+            "days_covered",
+            covered.search_sorted(periods["period_end"], side="right")
+            - covered.search_sorted(periods["period_start"], side="left"),
+            dtype=pl.Int64(),
+        )
+    else:
+        days_covered = periods.select(_calendar_days(pl.col("period_start"), pl.col("period_end")))["days"]
+    measures = periods.with_columns(days_covered=days_covered.cast(pl.Int64())).lazy()
     for name, frame in entities.items():
         entity_measures = MEASURES_BY_ENTITY[name](frame, periods)
-        if loaded_days is not None and name in loaded_days:
+        measures = measures.join(entity_measures, on=PERIOD_KEY, how="left")
+        if ENTITIES[name].is_dated:
             columns = [
                 column for column in entity_measures.collect_schema().names() if column not in PERIOD_KEY
             ]
-            covered = _covered_periods(periods, loaded_days[name])
-            entity_measures = entity_measures.join(covered, on=PERIOD_KEY, how="left").select(
-                *PERIOD_KEY,
-                *(pl.when(pl.col("covered")).then(pl.col(column)).alias(column) for column in columns),
+            measures = measures.with_columns(
+                pl.when(pl.col("days_covered") > 0).then(pl.col(column)).alias(column) for column in columns
             )
-        measures = measures.join(entity_measures, on=PERIOD_KEY, how="left")
     return measures.collect()
 
 
-def _covered_periods(periods: pl.DataFrame, days: list[date]) -> pl.LazyFrame:
-    """(period key, covered): whether any of `days` falls in each period."""
-    loaded = pl.LazyFrame({"day": days}, schema={"day": pl.Date()})
-    hits = (
-        periods.lazy()
-        .select(PERIOD_KEY)
-        .join(loaded, how="cross")
-        .filter(pl.col("day").is_between(pl.col("period_start"), pl.col("period_end")))
-        .group_by(PERIOD_KEY)
-        .agg(covered=pl.lit(True))
-    )
-    return (
-        periods.lazy()
-        .select(PERIOD_KEY)
-        .join(hits, on=PERIOD_KEY, how="left")
-        .with_columns(pl.col("covered").fill_null(False))
-    )
+def _calendar_days(start: pl.Expr, end: pl.Expr) -> pl.Expr:
+    return ((end - start).dt.total_days() + 1).cast(pl.Int64()).alias("days")
 
 
-def kpi_values(measures: pl.DataFrame, kpis: list[KpiDefinition]) -> pl.DataFrame:
-    """kpi_values rows (previous_value still null) for each KPI and period of `measures`."""
+def dated_inputs(kpi: KpiDefinition) -> tuple[str, ...]:
+    """The KPI's dated input entities: the days it covers are the days all of them were loaded."""
+    return tuple(sorted(name for name in kpi.inputs if ENTITIES[name].is_dated))
+
+
+def covered_days(
+    dated: Sequence[str], loaded_days: dict[str, list[date]], kpi_days: Sequence[date]
+) -> list[date]:
+    """The days loaded for every entity of `dated`; with none (a KPI over snapshots only), `kpi_days`,
+    the days its runs covered."""
+    if not dated:
+        return sorted(set(kpi_days))
+    days = set(loaded_days.get(dated[0], []))
+    for name in dated[1:]:
+        days &= set(loaded_days.get(name, []))
+    return sorted(days)
+
+
+def compute_kpi_rows(
+    entities: dict[str, pl.LazyFrame],
+    periods: pl.DataFrame,
+    kpis: Sequence[KpiDefinition],
+    loaded_days: dict[str, list[date]] | None = None,
+    kpi_days: Sequence[date] = (),
+) -> pl.DataFrame:
+    """kpi_values rows (KPI_VALUE_SCHEMA; previous and year-ago values still null) of `kpis` over
+    `periods`, each KPI over the days all its dated inputs cover (`loaded_days` by entity; None: every
+    day; `kpi_days`: the days the runs covered, for KPIs over snapshots only).
+
+    KPIs that share their dated inputs share one pass over the rows.
+    """
+    groups: dict[tuple[str, ...], list[KpiDefinition]] = {}
+    for kpi in kpis:
+        groups.setdefault(dated_inputs(kpi), []).append(kpi)
+    parts = []
+    for dated, members in groups.items():
+        needed = sorted({name for kpi in members for name in kpi.inputs})
+        days = None if loaded_days is None else covered_days(dated, loaded_days, kpi_days)
+        measures = period_measures({name: entities[name] for name in needed}, periods, days)
+        parts.append(kpi_values(measures, members))
+    if not parts:
+        return pl.DataFrame(schema=KPI_VALUE_SCHEMA)
+    return pl.concat(parts)
+
+
+def kpi_values(measures: pl.DataFrame, kpis: Sequence[KpiDefinition]) -> pl.DataFrame:
+    """kpi_values rows (KPI_VALUE_SCHEMA; previous and year-ago values still null) for each KPI and
+    period of `measures` (from `period_measures`). A value is complete when its calendar period has
+    ended and every one of its days is covered; a ratio with a zero denominator is null."""
+    days_covered = (
+        pl.col("days_covered")
+        if "days_covered" in measures.columns
+        else _calendar_days(pl.col("period_start"), pl.col("period_end"))
+    )
+    is_complete = pl.col("is_complete") & (
+        days_covered == _calendar_days(pl.col("period_start"), pl.col("period_end"))
+    )
     frames = []
     for kpi in kpis:
         numerator = kpi.numerator.cast(pl.Float64())
@@ -244,8 +304,10 @@ def kpi_values(measures: pl.DataFrame, kpis: list[KpiDefinition]) -> pl.DataFram
                 numerator.alias("numerator"),
                 denominator_column.alias("denominator"),
                 pl.lit(None, dtype=pl.Float64()).alias("previous_value"),
+                pl.lit(None, dtype=pl.Float64()).alias("year_ago_value"),
                 pl.lit(kpi.unit).alias("unit"),
-                "is_complete",
+                days_covered.alias("days_covered"),
+                is_complete.alias("is_complete"),
             )
         )
     if not frames:
@@ -253,39 +315,66 @@ def kpi_values(measures: pl.DataFrame, kpis: list[KpiDefinition]) -> pl.DataFram
     return pl.concat(frames).cast(KPI_VALUE_SCHEMA)  # type: ignore[arg-type]
 
 
-def _shift_period_start(frame: pl.DataFrame, shift: object) -> pl.Series:
-    return pl.Series(
-        [shift(start, grain) for grain, start in frame.select("grain", "period_start").iter_rows()],  # type: ignore[operator]
-        dtype=pl.Date(),
+# The earlier periods a row is compared with: its kpi_values column, and the shift to that period.
+COMPARISONS = {"previous_value": "previous", "year_ago_value": "year_ago"}
+LOOKUP = ["kpi_id", "grain", "period_start"]
+
+
+def attach_previous_values(rows: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
+    """Fill previous_value (the same KPI over the calendar-aligned previous period) and year_ago_value
+    (over the period a year earlier: 364 days for a day, 12 months for the others), looked up in
+    `rows` themselves and in `known` (kpi_id, grain, period_start, value, is_complete: values already
+    loaded). A period that is not complete (partly covered) gives no comparison: null."""
+    columns = [*LOOKUP, "value", "is_complete"]
+    values = (
+        pl.concat([known.select(columns), rows.select(columns)])
+        .unique(LOOKUP, keep="last", maintain_order=True)
+        .select(*LOOKUP, pl.when(pl.col("is_complete")).then(pl.col("value")).alias("compared_value"))
     )
+    attached = rows
+    for column, shift in COMPARISONS.items():
+        earlier = values.rename({"period_start": "earlier_start", "compared_value": column})
+        attached = (
+            attached.drop(column)
+            .with_columns(earlier_start=shifted_period_start(pl.col("grain"), pl.col("period_start"), shift))
+            .join(
+                earlier,
+                left_on=["kpi_id", "grain", "earlier_start"],
+                right_on=["kpi_id", "grain", "earlier_start"],
+                how="left",
+            )
+            .drop("earlier_start")
+        )
+    return attached.select(list(KPI_VALUE_SCHEMA))
+
+
+def compared_periods(periods: pl.DataFrame) -> pl.DataFrame:
+    """(grain, period_start) of the periods `periods` are compared with: the previous one and the one
+    a year earlier."""
+    return pl.concat(
+        periods.select("grain", shifted_period_start(pl.col("grain"), pl.col("period_start"), shift))
+        for shift in COMPARISONS.values()
+    ).drop_nulls()
 
 
 def previous_periods(periods: pl.DataFrame) -> pl.DataFrame:
     """(grain, period_start) of the calendar-aligned period before each of `periods`."""
-    return periods.select("grain", _shift_period_start(periods, previous_period_start).alias("period_start"))
-
-
-def attach_previous_values(rows: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
-    """Fill previous_value: the same KPI over the calendar-aligned previous period, looked up in
-    `rows` themselves and in `known` (kpi_id, grain, period_start, value: values already loaded)."""
-    lookup = ["kpi_id", "grain", "period_start", "value"]
-    values = pl.concat([known.select(lookup), rows.select(lookup)]).unique(lookup[:3], keep="last")
-    previous = values.rename({"period_start": "previous_start", "value": "previous_value"})
-    return (
-        rows.drop("previous_value")
-        .with_columns(previous_start=_shift_period_start(rows, previous_period_start))
-        .join(previous, on=["kpi_id", "grain", "previous_start"], how="left")
-        .drop("previous_start")
-        .select(list(KPI_VALUE_SCHEMA))
-    )
+    return periods.select("grain", shifted_period_start(pl.col("grain"), pl.col("period_start"), "previous"))
 
 
 def following_periods(rows: pl.DataFrame) -> pl.DataFrame:
-    """(kpi_id, grain, period_start, previous_value) for the periods right after `rows`: loaded
-    earlier, their previous_value must now be the value just computed."""
-    return rows.select(
-        "kpi_id",
-        "grain",
-        _shift_period_start(rows, next_period_start).alias("period_start"),
-        pl.col("value").alias("previous_value"),
-    )
+    """(kpi_id, grain, period_start, column, compared_value) for the periods that compare themselves
+    with `rows`: the next period (its previous_value) and the one a year later (its year_ago_value).
+    Loaded earlier, they must now hold the value just computed (null when it is not complete)."""
+    return pl.concat(
+        rows.select(
+            "kpi_id",
+            "grain",
+            shifted_period_start(pl.col("grain"), pl.col("period_start"), f"following_{shift}").alias(
+                "period_start"
+            ),
+            pl.lit(column).alias("column"),
+            pl.when(pl.col("is_complete")).then(pl.col("value")).alias("compared_value"),
+        )
+        for column, shift in COMPARISONS.items()
+    ).drop_nulls("period_start")

@@ -6,9 +6,8 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
-from assets.kpis.assets import measure_periods
+from assets.kpis.assets import kpi_rows_over
 from assets.kpis.definitions import KPIS
-from assets.kpis.transforms import kpi_values
 from assets.okr.transforms import (
     KEY_RESULT_SCHEMA,
     as_of_windows,
@@ -30,7 +29,7 @@ SUITE_CHECK = "key_results_suite"
 
 
 def compute_key_results(
-    warehouse: Warehouse, config: PipelineConfig, first_day: date, last_day: date
+    warehouse: Warehouse, config: PipelineConfig, first_day: date, last_day: date, run_id: str = ""
 ) -> tuple[pl.DataFrame, list[date]]:
     """Each key result as of each day from first_day to the latest loaded day; replaces those days' rows.
 
@@ -38,7 +37,8 @@ def compute_key_results(
     backfill) changes it for every later T: they are recomputed too. A nightly run recomputes one day.
     """
     through = max(last_day, warehouse.latest_loaded_day() or last_day)
-    as_of_days = days_between(first_day, through)
+    moved_from = warehouse.days_changed_by(run_id)  # rows moved away from an earlier day change it too
+    as_of_days = days_between(min([first_day, *moved_from]), through)
     windows = as_of_windows(key_result_frame(config.objectives), as_of_days)
     if windows.is_empty():
         rows = pl.DataFrame(schema=KEY_RESULT_SCHEMA)
@@ -47,7 +47,8 @@ def compute_key_results(
         wanted = [KPIS[kpi_id] for kpi_id in windows["kpi_id"].unique().sort()]
         computable = [kpi for kpi in wanted if set(kpi.inputs) <= set(config.entities)]
         rows = key_results(
-            windows, kpi_values(measure_periods(warehouse, config.entities, periods), computable)
+            windows,
+            kpi_rows_over(warehouse, config.entities, periods, computable, days_between(first_day, last_day)),
         )
     return rows, as_of_days
 
@@ -119,7 +120,7 @@ def build_okr_assets(
     def key_results_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         first_day, last_day = partition_days(context)
         store = warehouse.get()
-        rows, as_of_days = compute_key_results(store, config, first_day, last_day)
+        rows, as_of_days = compute_key_results(store, config, first_day, last_day, context.run_id)
         result, failure = validate_output(
             store,
             KEY_RESULTS,

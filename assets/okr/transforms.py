@@ -1,5 +1,8 @@
 """Pure Polars: key results as of a day, from the KPI over the objective's period to that day.
 
+A key result whose window [start, min(T, end)] is not covered by every day of the KPI's inputs is
+`unknown`, whatever its partial actual: `days_covered` says how many days were.
+
 On an as-of date T inside or after an objective's period [start, end]:
 actual = the KPI over [start, min(T, end)]; progress_raw = (actual - baseline) / (target - baseline)
 (a falling target works the same way); progress = progress_raw clamped to [0, 1]; expected progress =
@@ -32,6 +35,7 @@ KEY_RESULT_SCHEMA = {
     "baseline": pl.Float64(),
     "target": pl.Float64(),
     "actual": pl.Float64(),
+    "days_covered": pl.Int64(),
     "progress_raw": pl.Float64(),
     "progress": pl.Float64(),
     "expected_progress": pl.Float64(),
@@ -91,14 +95,16 @@ def key_results(windows: pl.DataFrame, window_values: pl.DataFrame) -> pl.DataFr
         "period_start",
         pl.col("period_end").alias("window_end"),
         pl.col("value").alias("actual"),
+        "days_covered",
     )
     progress_raw = (pl.col("actual") - pl.col("baseline")) / (pl.col("target") - pl.col("baseline"))
     period_days = (pl.col("period_end") - pl.col("period_start")).dt.total_days() + 1
     elapsed_days = (pl.col("window_end") - pl.col("period_start")).dt.total_days() + 1
     progress = pl.col("progress")
     expected = pl.col("expected_progress")
+    # No data is not zero, and half the data is not a trend: a window not fully covered is unknown.
     status = (
-        pl.when(pl.col("actual").is_null())
+        pl.when(pl.col("actual").is_null() | (pl.col("days_covered").fill_null(0) < elapsed_days))
         .then(pl.lit("unknown"))
         .when(progress >= 1 - TOLERANCE)
         .then(pl.lit("achieved"))

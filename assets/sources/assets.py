@@ -6,8 +6,9 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import polars as pl
 
-from assets.sources.transforms import MappedRows, MappingError, map_to_entity, schema_drift
-from connectors import ExtractWindow, SourceError, get_connector
+from assets.sources.transforms import PROTOCOL_COLUMNS, MappedRows, MappingError, map_to_entity, schema_drift
+from assets.sources.values import ValueFormat
+from connectors import Connector, ExtractWindow, SourceError, get_connector
 from expectations.checks import blocking_check, check_result, failure_message, record_check
 from expectations.quality import GateResult, days_below_minimum, gate_rows
 from expectations.runner import validate
@@ -21,70 +22,100 @@ from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
 
 
+def value_format(config: PipelineConfig, source: SourceConfig) -> ValueFormat:
+    """How the source writes its values: its date format, null markers and number separators."""
+    return ValueFormat(
+        date_format=source.date_format,
+        null_values=tuple(source.null_values) if source.null_values is not None else ("",),
+        null_values_declared=source.null_values is not None,
+        decimal_separator=source.decimal_separator,
+        thousands_separator=source.thousands_separator,
+        timezone=config.timezone,
+    )
+
+
 def extract_source(
     config: PipelineConfig, source: SourceConfig, window: ExtractWindow | None, not_after: date | None = None
 ) -> MappedRows:
-    """Extract one source through its connector and map it onto its entity (no Dagster needed)."""
+    """Extract one source through its connector and map it onto its entity (no Dagster needed).
+
+    Raises SourceError (the connector could not read the source) or MappingError (the source lacks a
+    mapped column, or its columns drifted from `source_columns`)."""
     entity = ENTITIES[source.entity]
-    connector_class = get_connector(source.connector)
-    connector = connector_class(
-        source.name, connector_class.Options.model_validate(source.options), config.config_dir
-    )
+    connector = make_connector(config, source)
     date_spec = source.columns.get(entity.date_column) if entity.date_column else None
     frames = list(connector.extract(window, date_spec))
     if source.source_columns is not None:
         for frame in frames:
             schema = frame.lazy().collect_schema()
+            for name in PROTOCOL_COLUMNS:
+                schema.pop(name, None)
             drift = schema_drift(schema, source.source_columns, source.name) if schema.names() else None
             if drift:  # (an empty SQL result has no columns to compare)
                 raise MappingError(drift)
-    parts = [
-        map_to_entity(
-            frame,
-            entity,
-            source.columns,
-            source_name=source.name,
-            timezone=config.timezone,
-            date_format=source.date_format,
-            window=(window.start, window.end) if window else None,
-            not_after=not_after,
-        )
-        for frame in frames
-    ]
-    if not parts:
-        return MappedRows(
-            entity.empty_frame(),
-            pl.DataFrame(schema={"rule": pl.String(), "column": pl.String(), "raw_row": pl.String()}),
-        )
-    return MappedRows(pl.concat([part.rows for part in parts]), pl.concat([part.rejects for part in parts]))
+    source_format = value_format(config, source)
+    return MappedRows.concat(
+        entity,
+        [
+            map_to_entity(
+                frame,
+                entity,
+                source.columns,
+                source_name=source.name,
+                value_format=source_format,
+                window=(window.start, window.end) if window else None,
+                not_after=not_after,
+            )
+            for frame in frames
+        ],
+    )
+
+
+def make_connector(config: PipelineConfig, source: SourceConfig) -> Connector:
+    connector_class = get_connector(source.connector)
+    return connector_class(
+        source.name, connector_class.Options.model_validate(source.options), config.config_dir
+    )
 
 
 QUALITY_CHECK = "quality"
+# More than this share of a whole extract without a usable date is a source read wrongly (a wrong
+# date_format), not a few bad rows: the day fails, whatever its own rows say.
+UNDATED_LIMIT = 0.5
 
 
 def gate_source_rows(source: SourceConfig, mapped: MappedRows, window: ExtractWindow | None) -> GateResult:
     """Validate one source's mapped rows with its entity's suite and split them (no Dagster needed)."""
     parameters: dict[str, object] = {}
-    too_few_rows: list[str] = []
+    table_failures: list[str] = []
     entity = ENTITIES[source.entity]
     if window is not None and entity.date_column is not None:
         days = days_between(window.start, window.end)
         parameters = {"partition_days": days}
         minimums = {day: source.quality.min_rows_on(day) for day in days}
-        too_few_rows = days_below_minimum(mapped.rows, entity.date_column, minimums)
+        table_failures = days_below_minimum(mapped.rows, entity.date_column, minimums)
+        undated = mapped.undated.height
+        if mapped.extract_rows and undated / mapped.extract_rows > UNDATED_LIMIT:
+            table_failures.append(
+                f"{undated} of the extract's {mapped.extract_rows} rows have no usable {entity.date_column} "
+                f"(more than {UNDATED_LIMIT:.0%}): check the source's date_format"
+            )
     outcome = validate(
         mapped.rows,
         f"source_{source.name}",
         entity_suite(source.entity, source.quality.expectations),
         parameters,
     )
+    # A key the extract holds twice fails the days holding it: which copy is right is not ours to guess.
+    duplicates = mapped.duplicate_keys().filter(pl.col(entity.key).is_in(mapped.rows[entity.key].implode()))
     return gate_rows(
         mapped.rows,
         mapped.rejects,
         outcome,
         source.quality.quarantine_threshold,
-        too_few_rows,
+        table_failures,
         entity.date_column,
+        duplicate_keys=(entity.key, duplicates[entity.key]),
     )
 
 
@@ -133,26 +164,27 @@ def build_raw_asset(
                 gate.quarantined.with_columns(
                     source=pl.lit(source.name),
                     entity=pl.lit(source.entity),
-                    # its own day where it could be read (a day of a range run), else the run's
-                    partition=pl.coalesce(
-                        pl.col("day").dt.to_string("%Y-%m-%d"), pl.lit(partition, dtype=pl.String())
-                    ),
+                    # its own day (a day of a range run); null: a row of no day, quarantined once
+                    partition=pl.col("day").dt.to_string("%Y-%m-%d"),
                     run_id=pl.lit(context.run_id),
                     quarantined_at=pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC")),
                 ),
                 (quarantine.c.source == source.name)
                 & (
+                    # the run's days, and the rows of no day, which every run finds again
                     quarantine.c.partition.in_(
-                        [partition, *(day.isoformat() for day in days_between(window.start, window.end))]
+                        [day.isoformat() for day in days_between(window.start, window.end)]
                     )
-                    if partition and window
+                    | quarantine.c.partition.is_(None)
+                    if window
                     else quarantine.c.partition.is_(None)
                 ),
             )
         record_check(store, QUALITY_CHECK, key, partition, gate.passed, gate.observed(), context.run_id)
         metadata = {
             "rows": gate.rows_in,
-            "rows_quarantined": gate.quarantined.height,
+            "rows_quarantined": gate.quarantined.height - gate.undated,
+            "rows_without_day": gate.undated,
             "quarantined_share": gate.share,
             "threshold": gate.threshold,
             "failed_expectations": dg.MetadataValue.md(

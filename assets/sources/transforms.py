@@ -1,7 +1,9 @@
 """Pure Polars: a connector's frames mapped onto a canonical entity, typed, and cut to the window.
 
-No Dagster here. Values that cannot take the entity's type are not dropped: they come back as
-rejected rows, each with the rule it broke and its raw values.
+No Dagster here. Values that cannot take the entity's type without loss (`values.py`) are not dropped:
+they come back as rejected rows, each with the rule it broke and its raw values. A rejected row whose
+day cannot be read (an unreadable or future date, a record the connector could not parse) belongs to
+no day: it comes back with every window, with a null `day`.
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ from datetime import date
 
 import polars as pl
 
+from assets.sources.values import ValueFormat, looks_like_null_marker, nulls_applied, to_type
+from connectors.base import RAW_RECORD_COLUMN, RECORD_PROBLEM_COLUMN
 from kpi.entities import Entity
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_ ]*$")
-TIME_DIRECTIVES = ("%H", "%M", "%S", "%z", "%T", "%I", "%p")
-UTC_OFFSET_DIRECTIVE = re.compile(r"%[:#]?z")
-ISO_UTC_OFFSET = r"\d(?:Z|[+-]\d{2}(?::?\d{2})?)$"
-REJECT_SCHEMA = {"rule": pl.String(), "column": pl.String(), "raw_row": pl.String()}
+REJECT_SCHEMA = {"rule": pl.String(), "column": pl.String(), "raw_row": pl.String(), "day": pl.Date()}
+PROTOCOL_COLUMNS = (RECORD_PROBLEM_COLUMN, RAW_RECORD_COLUMN)
 
 
 class MappingError(Exception):
@@ -31,7 +33,44 @@ class MappedRows:
     rows: pl.DataFrame
     """The entity's columns with the entity's types, only the window's days."""
     rejects: pl.DataFrame
-    """One row per rejected source row: rule, column, raw_row (JSON of the mapped source values)."""
+    """One row per rejected source row: rule, column, raw_row (JSON of the mapped source values, or
+    the raw record the connector could not parse), day (its date; null: it belongs to no day)."""
+    keys: pl.Series
+    """Every readable key of the extract, whatever its day: a key twice is a duplicate."""
+    extract_rows: int = 0
+    """Rows of the whole extract, every day, rejected ones included."""
+
+    @property
+    def undated(self) -> pl.DataFrame:
+        """The rejects that belong to no day."""
+        return self.rejects.filter(pl.col("day").is_null())
+
+    @property
+    def dated_rejects(self) -> pl.DataFrame:
+        return self.rejects.filter(pl.col("day").is_not_null())
+
+    @staticmethod
+    def empty(entity: Entity) -> MappedRows:
+        return MappedRows(
+            entity.empty_frame(), pl.DataFrame(schema=REJECT_SCHEMA), pl.Series(entity.key, [], pl.String())
+        )
+
+    @staticmethod
+    def concat(entity: Entity, parts: list[MappedRows]) -> MappedRows:
+        if not parts:
+            return MappedRows.empty(entity)
+        return MappedRows(
+            pl.concat([part.rows for part in parts]),
+            pl.concat([part.rejects for part in parts]),
+            pl.concat([part.keys for part in parts]),
+            sum(part.extract_rows for part in parts),
+        )
+
+    def duplicate_keys(self) -> pl.DataFrame:
+        """(key, occurrences) of every key the extract delivered more than once, by key."""
+        return (
+            self.keys.value_counts(name="occurrences").filter(pl.col("occurrences") > 1).sort(self.keys.name)
+        )
 
 
 def column_expressions(
@@ -70,58 +109,25 @@ def column_expressions(
     return expressions
 
 
-def to_date(column: str, source_type: pl.DataType, date_format: str | None, timezone: str) -> pl.Expr:
-    """A date in the reporting time zone from a date, a timestamp, or text (ISO by default)."""
-    value = pl.col(column)
-    if isinstance(source_type, pl.Date):
-        return value
-    if isinstance(source_type, pl.Datetime):
-        return _datetime_to_date(value, source_type.time_zone, timezone)
-    text = value.cast(pl.String())
-    if date_format and not any(directive in date_format for directive in TIME_DIRECTIVES):
-        return text.str.to_date(date_format, strict=False)
-    if date_format:
-        # Local times are not localized: only their date is wanted, and an hour the clocks repeat or
-        # skip (daylight saving) must not fail the row.
-        if not UTC_OFFSET_DIRECTIVE.search(date_format):
-            return text.str.to_datetime(date_format, strict=False).dt.date()
-        return text.str.to_datetime(date_format, strict=False, time_zone=timezone).dt.date()
-    # ISO dates, or ISO timestamps: with an offset they are converted to the reporting time zone,
-    # without one they are taken as its local time. Polars infers a format from the first value, so
-    # dates, timestamps with an offset and local timestamps are parsed apart.
-    timestamp_text = pl.when(text.str.len_chars() > 10)
-    with_offset = text.str.contains(ISO_UTC_OFFSET)
-    as_timestamp = timestamp_text.then(pl.when(with_offset).then(text)).str.to_datetime(
-        strict=False, time_zone=timezone
+def bad_records(frame: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.DataFrame]:
+    """Split off the records a connector could not read as rows (connectors/base.py's protocol):
+    (the readable rows without the protocol columns, their rejects with no day)."""
+    names = frame.collect_schema().names()
+    if RECORD_PROBLEM_COLUMN not in names:
+        return frame, pl.DataFrame(schema=REJECT_SCHEMA)
+    problem = pl.col(RECORD_PROBLEM_COLUMN)
+    rejects = (
+        frame.filter(problem.is_not_null())
+        .select(
+            problem.alias("rule"),
+            pl.lit(None, dtype=pl.String()).alias("column"),
+            pl.col(RAW_RECORD_COLUMN).alias("raw_row") if RAW_RECORD_COLUMN in names else pl.lit(""),
+            pl.lit(None, dtype=pl.Date()).alias("day"),
+        )
+        .collect()
     )
-    as_local_timestamp = timestamp_text.then(pl.when(~with_offset).then(text)).str.to_datetime(strict=False)
-    return pl.coalesce(
-        text.str.to_date("%Y-%m-%d", strict=False), as_timestamp.dt.date(), as_local_timestamp.dt.date()
-    )
-
-
-def _datetime_to_date(value: pl.Expr, source_zone: str | None, timezone: str) -> pl.Expr:
-    if source_zone is None:  # a naive timestamp is taken as reporting-time-zone local time
-        return value.dt.date()
-    return value.dt.convert_time_zone(timezone).dt.date()
-
-
-def to_type(
-    column: str, source_type: pl.DataType, target: pl.DataType, date_format: str | None, timezone: str
-) -> pl.Expr:
-    if isinstance(target, pl.Date):
-        return to_date(column, source_type, date_format, timezone)
-    return pl.col(column).cast(target, strict=False)
-
-
-def blank_to_null(frame: pl.DataFrame) -> pl.DataFrame:
-    """Text trimmed of padding (`"M "`), and empty text as null: how exports write a missing value."""
-    text_columns = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.String)]
-    trimmed = [pl.col(name).str.strip_chars() for name in text_columns]
-    return frame.with_columns(
-        pl.when(value == "").then(None).otherwise(value).alias(name)
-        for name, value in zip(text_columns, trimmed, strict=True)
-    )
+    readable = frame.filter(problem.is_null()).drop([name for name in PROTOCOL_COLUMNS if name in names])
+    return readable, rejects.cast(REJECT_SCHEMA)  # type: ignore[arg-type]
 
 
 def map_to_entity(
@@ -130,56 +136,117 @@ def map_to_entity(
     columns: dict[str, str],
     *,
     source_name: str,
-    timezone: str,
+    timezone: str = "UTC",
     date_format: str | None = None,
+    value_format: ValueFormat | None = None,
     window: tuple[date, date] | None = None,
     not_after: date | None = None,
 ) -> MappedRows:
-    """Map, type and cut one extract. `window` is [first day, last day] on the entity's date column;
-    a row dated after `not_after` (today) is rejected as a future date, whichever window is asked for:
-    no partition would ever load it."""
-    lazy = frame.lazy()
+    """Map, type and cut one extract.
+
+    `frame` has the source's columns (any types; protocol columns of connectors/base.py allowed);
+    `columns` maps canonical columns to source columns or SQL expressions over them. Values are
+    converted by `value_format` (default: ISO dates in `timezone`, `date_format`, the empty string as
+    null), without loss. `window` is [first day, last day] on the entity's date column; a row dated
+    after `not_after` (today) is rejected as a future date, whichever window is asked for: no
+    partition would ever load it.
+
+    Returns the window's typed rows (the entity's schema) and the rejected rows: those of the window,
+    with their day, and those of no day (unreadable or missing date, future date, unparseable
+    record), with a null day. Raises MappingError when a mapped column is not in the source.
+    """
+    if value_format is None:
+        value_format = ValueFormat(date_format=date_format, timezone=timezone)
+    lazy, unreadable = bad_records(frame.lazy())
     source_columns = lazy.collect_schema().names()
     if not source_columns:  # a source that returned no rows and no header: nothing to map
-        return MappedRows(entity.empty_frame(), pl.DataFrame(schema=REJECT_SCHEMA))
+        empty = MappedRows.empty(entity)
+        return MappedRows(empty.rows, unreadable, empty.keys, unreadable.height)
     expressions = column_expressions(entity, columns, source_columns, source_name)
     try:
-        raw = blank_to_null(lazy.select(**expressions).collect())
+        raw = lazy.pipe(nulls_applied, value_format).select(**expressions).collect()
     except pl.exceptions.PolarsError as error:
         raise MappingError(
             f"source {source_name!r}: cannot map it onto {entity.name}: {str(error).splitlines()[0]} "
             f"(CSV columns are text: cast them in an expression, e.g. CAST(total AS DOUBLE) * 2)"
         ) from error
     typed = raw.select(
-        to_type(name, raw.schema[name], dtype, date_format, timezone).alias(name)
+        to_type(name, raw.schema[name], dtype, value_format).alias(name)
         for name, dtype in entity.schema.items()
     )
-    # A value the source had but that did not take the entity's type: the row is rejected, named by
-    # the first such column.
-    failed = pl.DataFrame({name: raw[name].is_not_null() & typed[name].is_null() for name in entity.schema})
-    failed_column = failed.select(
-        pl.coalesce([pl.when(pl.col(name)).then(pl.lit(name)) for name in entity.schema]).alias("column")
-    )["column"]
-    # The window's rows; a row whose date could not be read belongs to no day, so every window reports it.
+    rules = _rules(raw, typed, entity, value_format, not_after)
+    day = (
+        typed.select(pl.when(rules["dated"]).then(pl.col(entity.date_column)).alias("day"))["day"]
+        if entity.date_column
+        else pl.Series("day", [None] * typed.height, pl.Date())
+    )
+    rejected = rules["rule"].is_not_null()
     in_window = pl.Series([True] * typed.height, dtype=pl.Boolean())
     if window is not None and entity.date_column is not None:
-        first, last = window
-        in_window = typed[entity.date_column].is_between(first, last, closed="both").fill_null(True)
-    rule = pl.lit("type:") + failed_column
-    if not_after is not None and entity.date_column is not None:
-        future = typed[entity.date_column] > not_after
-        rule = pl.when(future).then(pl.lit(f"future_date:{entity.date_column}")).otherwise(rule)
-        failed_column = pl.select(
-            pl.when(future).then(pl.lit(entity.date_column)).otherwise(failed_column).alias("column")
-        ).to_series()
-        in_window = in_window | future.fill_null(False)
+        in_window = day.is_between(*window, closed="both").fill_null(True)  # no day: every window
     rejects = (
         raw.select(pl.struct(raw.columns).struct.json_encode().alias("raw_row"))
-        .with_columns(column=failed_column, rule=rule)
-        .filter(pl.col("column").is_not_null() & in_window)
+        .with_columns(rule=rules["rule"], column=rules["column"], day=day)
+        .filter(rejected & in_window)
         .select(list(REJECT_SCHEMA))
     )
-    return MappedRows(rows=typed.filter(failed_column.is_null() & in_window), rejects=rejects)
+    keys = typed[entity.key].filter(typed[entity.key].is_not_null())
+    return MappedRows(
+        rows=typed.filter(~rejected & in_window),
+        rejects=pl.concat([rejects, unreadable]),
+        keys=keys,
+        extract_rows=typed.height + unreadable.height,
+    )
+
+
+def _rules(
+    raw: pl.DataFrame, typed: pl.DataFrame, entity: Entity, value_format: ValueFormat, not_after: date | None
+) -> pl.DataFrame:
+    """Per row: `rule` (the first rule it breaks, null if none), `column` (the column it names) and
+    `dated` (whether it has a usable day: always True for a snapshot entity).
+
+    By column, in the entity's order: an undeclared null marker (`null_marker:<column>`), then a value
+    the source had that did not take the entity's type (`type:<column>`). A row of a dated entity
+    whose date is missing, unreadable or in the future has no day; it is rejected for that first
+    (`missing:`, `type:`, `null_marker:`, `future_date:<date column>`)."""
+    checks = pl.concat(
+        [
+            raw.select(
+                *(
+                    pl.when(looks_like_null_marker(name, raw.schema[name], value_format))
+                    .then(pl.lit(f"null_marker:{name}"))
+                    .when(pl.col(name).is_not_null())
+                    .then(pl.lit(f"type:{name}"))
+                    .alias(name)
+                    for name in entity.schema
+                )
+            ),
+            typed.select(pl.all().name.prefix("typed_")),
+        ],
+        how="horizontal",
+    )
+    broken = {  # the rule of each column, where the column broke one
+        name: pl.when(pl.col(name).str.starts_with("null_marker") | pl.col(f"typed_{name}").is_null()).then(
+            pl.col(name)
+        )
+        for name in entity.schema
+    }
+    date_column = entity.date_column
+    dated = pl.lit(True)
+    first = pl.coalesce(*broken.values())
+    if date_column is not None:
+        date = pl.col(f"typed_{date_column}")
+        future = (date > not_after) if not_after is not None else pl.lit(False)
+        date_rule = (
+            pl.when(future)
+            .then(pl.lit(f"future_date:{date_column}"))
+            .otherwise(pl.coalesce(broken[date_column], pl.lit(f"missing:{date_column}")))
+        )
+        dated = date.is_not_null() & ~future
+        first = pl.when(dated).then(first).otherwise(date_rule)
+    return checks.select(
+        first.alias("rule"), first.str.split(":").list.last().alias("column"), dated.alias("dated")
+    )
 
 
 SOURCE_TYPES: dict[str, tuple[type[pl.DataType], ...]] = {

@@ -304,9 +304,11 @@ def test_unparseable_values_come_back_as_rejects_with_the_rule_and_raw_row() -> 
     mapped = map_to_entity(frame, REVENUE, REVENUE_COLUMNS, source_name="erp", timezone="UTC")
 
     assert mapped.rows["transaction_id"].to_list() == ["ok"]
-    assert mapped.rejects.columns == ["rule", "column", "raw_row"]
+    assert mapped.rejects.columns == ["rule", "column", "raw_row", "day"]
     assert mapped.rejects["rule"].to_list() == ["type:booked_on", "type:amount", "type:booked_on"]
     assert mapped.rejects["column"].to_list() == ["booked_on", "amount", "booked_on"]
+    # A row whose date cannot be read belongs to no day; the bad amount keeps its own.
+    assert mapped.rejects["day"].to_list() == [None, date(2026, 1, 2), None]
     assert [json.loads(row) for row in mapped.rejects["raw_row"]] == [
         {"transaction_id": "bad-date", "booked_on": "2026-13-01", "customer_id": "c2", "amount": "2"},
         {"transaction_id": "bad-amount", "booked_on": "2026-01-02", "customer_id": "c3", "amount": "x"},
@@ -414,7 +416,9 @@ def test_an_empty_frame_without_columns_gives_an_empty_typed_frame() -> None:
         }
     )
     assert mapped.rejects.height == 0
-    assert mapped.rejects.schema == pl.Schema({"rule": pl.String, "column": pl.String, "raw_row": pl.String})
+    assert mapped.rejects.schema == pl.Schema(
+        {"rule": pl.String, "column": pl.String, "raw_row": pl.String, "day": pl.Date}
+    )
 
 
 def test_an_empty_frame_with_its_header_gives_an_empty_typed_frame() -> None:
