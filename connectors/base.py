@@ -12,6 +12,15 @@ from typing import ClassVar
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
+RECORD_PROBLEM_COLUMN = "_kpi_record_problem"
+"""Bad-record protocol: a connector may yield, besides the source's columns, this String column and
+RAW_RECORD_COLUMN. A row whose problem is not null is a record the connector could not read as a row
+(a CSV line with more or fewer fields than its header): the value is the rule it broke, its source
+columns are null, and the mapping quarantines it with RAW_RECORD_COLUMN, its raw text. Rows that are
+fine have both null; a frame without bad records may omit both columns."""
+RAW_RECORD_COLUMN = "_kpi_raw_record"
+"""The raw text of a bad record (see RECORD_PROBLEM_COLUMN)."""
+
 
 class ConnectorOptions(BaseModel):
     """Base of every connector's `options` model: unknown keys are errors, not silently ignored."""
@@ -55,6 +64,8 @@ class Connector(ABC):
         self.source_name = source_name
         self.options = options
         self.base_dir = base_dir
+        self.window_note: str | None = None
+        """What the last `extract` did with its window (filtered at the source or not), for metadata."""
 
     @abstractmethod
     def extract(

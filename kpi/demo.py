@@ -59,6 +59,8 @@ def demo_config(end_date: date, days: int = DEMO_DAYS, invoices_per_day: int = D
                 "options": {
                     "url": "sqlite:///sources/erp.sqlite",
                     "query": "SELECT line_id, posted_on, account, amount FROM expense_lines",
+                    # posted_on holds ISO dates: the day window can be filtered in the query
+                    "filter_at_source": True,
                 },
                 "entity": "expenses",
                 "columns": {

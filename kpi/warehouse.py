@@ -152,7 +152,9 @@ quarantine = sa.Table(
     sa.Column("quarantined_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-# The BI views: each key result at its latest as-of date, and each KPI and grain at its latest period.
+# The BI views: each key result at its latest as-of date, and each KPI and grain at its latest period
+# with its change on the previous period. `{change}` and `{change_pct}` are quoted per dialect:
+# CHANGE is a reserved word in MySQL/MariaDB.
 VIEWS = {
     "okr_scorecard": """
         SELECT o.title AS objective_title, o.owner, d.description, r.*
@@ -163,9 +165,9 @@ VIEWS = {
     """,
     "kpi_latest": """
         SELECT d.name, d.direction, v.*,
-            v.value - v.previous_value AS change,
+            v.value - v.previous_value AS {change},
             CASE WHEN v.previous_value <> 0 THEN (v.value - v.previous_value) / abs(v.previous_value) END
-                AS change_pct
+                AS {change_pct}
         FROM kpi_values v
         JOIN kpi_definitions d ON d.kpi_id = v.kpi_id
         WHERE v.period_start = (
@@ -224,9 +226,10 @@ class Warehouse:
             metadata.create_all(self.engine, checkfirst=True)
             self.add_missing_columns()
             with self.engine.begin() as connection:
+                quoted = {name: self._quote(name) for name in ("change", "change_pct")}
                 for name, definition in VIEWS.items():
                     connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
-                    connection.exec_driver_sql(f"CREATE VIEW {name} AS {definition}")
+                    connection.exec_driver_sql(f"CREATE VIEW {name} AS {definition.format(**quoted)}")
             _TABLES_CREATED.add(key)
 
     def add_missing_columns(self) -> list[str]:
@@ -355,7 +358,7 @@ class Warehouse:
         """Rows of a dated entity on each of `days` (0 for none)."""
         table = ENTITY_TABLES[entity]
         column = table.c[ENTITIES[entity].date_column]  # type: ignore[index]
-        counts = dict(
+        counts: dict[date, int] = dict(
             connection.execute(
                 sa.select(column, sa.func.count()).where(column.in_(list(days))).group_by(column)
             ).all()

@@ -196,8 +196,8 @@ def period_measures(
     if covered_days is not None:
         covered = pl.Series("day", sorted(set(covered_days)), dtype=pl.Date())
         entities = {
-            name: frame.filter(pl.col(ENTITIES[name].date_column).is_in(covered.implode()))
-            if ENTITIES[name].is_dated
+            name: frame.filter(pl.col(date_column).is_in(covered.implode()))
+            if (date_column := ENTITIES[name].date_column) is not None
             else frame
             for name, frame in entities.items()
         }

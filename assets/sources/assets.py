@@ -1,5 +1,6 @@
 """Dagster wiring for `raw/<source>`: one asset per configured source, daily-partitioned when dated."""
 
+import dataclasses
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -54,7 +55,7 @@ def extract_source(
             if drift:  # (an empty SQL result has no columns to compare)
                 raise MappingError(drift)
     source_format = value_format(config, source)
-    return MappedRows.concat(
+    mapped = MappedRows.concat(
         entity,
         [
             map_to_entity(
@@ -69,6 +70,7 @@ def extract_source(
             for frame in frames
         ],
     )
+    return dataclasses.replace(mapped, note=connector.window_note)
 
 
 def make_connector(config: PipelineConfig, source: SourceConfig) -> Connector:
@@ -204,7 +206,12 @@ def build_raw_asset(
                 allow_retries=False,
             )
         yield dg.Output(
-            gate.kept, metadata={"rows": gate.kept.height, "window": str(window) if window else "snapshot"}
+            gate.kept,
+            metadata={
+                "rows": gate.kept.height,
+                "window": str(window) if window else "snapshot",
+                **({"extract": mapped.note} if mapped.note else {}),
+            },
         )
 
     return raw_asset

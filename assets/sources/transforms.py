@@ -39,6 +39,8 @@ class MappedRows:
     """Every readable key of the extract, whatever its day: a key twice is a duplicate."""
     extract_rows: int = 0
     """Rows of the whole extract, every day, rejected ones included."""
+    note: str | None = None
+    """What the connector said of the extract (whether the window was filtered at the source)."""
 
     @property
     def undated(self) -> pl.DataFrame:

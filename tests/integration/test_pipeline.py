@@ -98,7 +98,13 @@ def test_a_month_is_computed_over_its_loaded_days_and_to_date(loaded: Path, demo
     )[0]
     value, _, _, period_end, is_complete, _ = kpi(loaded, "revenue", "month", date(2026, 2, 1))
     assert value == pytest.approx(february_loaded)
-    assert (period_end, is_complete) == (date(2026, 2, 28), True)
+    # February has ended, but only 2 of its 28 days were loaded: its value covers them, not the month.
+    assert (period_end, is_complete) == (date(2026, 2, 28), False)
+    assert query(
+        loaded,
+        "SELECT days_covered FROM kpi_values WHERE kpi_id = 'revenue' AND grain = 'month' AND period_start = ?",
+        date(2026, 2, 1),
+    ) == [(2,)]
     (march_to_date,) = erp_rows(
         demo_sources,
         "SELECT sum(total) FROM invoices WHERE invoice_date BETWEEN '2026-03-01' AND '2026-03-02'",
@@ -106,7 +112,7 @@ def test_a_month_is_computed_over_its_loaded_days_and_to_date(loaded: Path, demo
     value, _, _, period_end, is_complete, previous = kpi(loaded, "revenue", "month", date(2026, 3, 1))
     assert value == pytest.approx(march_to_date)
     assert (period_end, is_complete) == (LAST, False)
-    assert previous == pytest.approx(february_loaded)
+    assert previous is None  # February's partial value is no comparison for March
     value, _, _, period_end, is_complete, _ = kpi(loaded, "revenue", "quarter", date(2026, 1, 1))
     assert value == pytest.approx(february_loaded + march_to_date)
     assert (period_end, is_complete) == (LAST, False)
@@ -146,7 +152,13 @@ def test_rerunning_an_earlier_day_keeps_its_month_complete(loaded: Path, instanc
     outcomes = run_partitions(loaded, date(2026, 2, 27), date(2026, 2, 27), instance=instance)
     assert outcomes[0].success
     _, _, _, period_end, is_complete, _ = kpi(loaded, "revenue", "month", date(2026, 2, 1))
-    assert (period_end, is_complete) == (date(2026, 2, 28), True)
+    # Still up to the 28th over both loaded days, not cut at the 27th (and not complete: 2 of 28 days).
+    assert (period_end, is_complete) == (date(2026, 2, 28), False)
+    assert query(
+        loaded,
+        "SELECT days_covered FROM kpi_values WHERE kpi_id = 'revenue' AND grain = 'month' AND period_start = ?",
+        date(2026, 2, 1),
+    ) == [(2,)]
     _, _, _, period_end, is_complete, _ = kpi(loaded, "revenue", "year", date(2026, 1, 1))
     assert (period_end, is_complete) == (LAST, False)
 

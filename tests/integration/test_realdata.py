@@ -90,8 +90,8 @@ def test_hr_dataset_headcount_and_leavers_match_the_published_figures(tmp_path: 
     )
 
 
-def test_superstore_revenue_per_day_matches_the_order_lines(tmp_path: Path, instance) -> None:
-    config = {
+def superstore_config(**source_settings) -> dict:
+    return {
         "start_date": "2019-12-01",
         "warehouse": "duckdb:///warehouse.duckdb",
         "sources": [
@@ -107,10 +107,15 @@ def test_superstore_revenue_per_day_matches_the_order_lines(tmp_path: Path, inst
                     "customer_id": "Customer ID",
                     "amount": "Sales",
                 },
+                **source_settings,
             }
         ],
     }
-    path = write_config(tmp_path, config)
+
+
+def test_superstore_revenue_per_day_matches_the_order_lines(tmp_path: Path, instance) -> None:
+    # Sales like 52.776 have three decimals: the source says its `.` is a decimal point, not thousands.
+    path = write_config(tmp_path, superstore_config(decimal_separator="."))
     first, last = date(2019, 12, 28), date(2019, 12, 30)
     outcomes = run_partitions(path, first, last, instance=instance)
     assert all(outcome.success for outcome in outcomes), [outcome.error for outcome in outcomes]
@@ -124,3 +129,22 @@ def test_superstore_revenue_per_day_matches_the_order_lines(tmp_path: Path, inst
     loaded = lines.filter(pl.col("Order Date").is_between(first, last))
     assert kpi(tmp_path, "revenue", "month", date(2019, 12, 1)) == pytest.approx(loaded["Sales"].sum())
     assert query(tmp_path, "SELECT count(*) FROM quarantine") == [(0,)]
+
+
+def test_superstore_sales_with_three_decimals_are_not_guessed_without_separators(
+    tmp_path: Path, instance
+) -> None:
+    """`52.776` is 52.776 in the US and 52776 in much of Europe: without the source's separators, those
+    values are quarantined (type:amount), never read one way silently; the day then fails its gate."""
+    path = write_config(tmp_path, superstore_config())
+    day = date(2019, 12, 28)
+    [outcome] = run_partitions(path, day, day, instance=instance)
+    lines = pl.read_csv(SUPERSTORE, infer_schema=False, encoding="utf8-lossy").filter(
+        pl.col("Order Date").str.to_date("%m/%d/%Y") == day
+    )
+    ambiguous = lines.filter(pl.col("Sales").str.contains(r"^[1-9]\d{0,2}\.\d{3}$"))
+    assert 0 < ambiguous.height < lines.height
+    assert not outcome.success
+    assert f"{ambiguous.height} of {lines.height} rows quarantined" in (outcome.error or "")
+    rows = query(tmp_path, "SELECT rule, count(*) FROM quarantine GROUP BY rule")
+    assert rows == [("type:amount", ambiguous.height)]

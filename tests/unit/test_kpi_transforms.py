@@ -17,9 +17,16 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from assets.kpis.definitions import KPI_LIST, KPIS, computable_kpis
-from assets.kpis.transforms import attach_previous_values, following_periods, kpi_values, period_measures
+from assets.kpis.transforms import (
+    attach_previous_values,
+    compared_periods,
+    compute_kpi_rows,
+    following_periods,
+    kpi_values,
+    period_measures,
+)
 from kpi.entities import ENTITIES
-from kpi.periods import periods_containing
+from kpi.periods import PERIOD_SCHEMA, periods_containing
 
 # --- helpers ----------------------------------------------------------------------------------------
 
@@ -32,7 +39,9 @@ ROW_SCHEMA = {
     "numerator": pl.Float64(),
     "denominator": pl.Float64(),
     "previous_value": pl.Float64(),
+    "year_ago_value": pl.Float64(),
     "unit": pl.String(),
+    "days_covered": pl.Int64(),
     "is_complete": pl.Boolean(),
 }
 ROW_KEY = ["kpi_id", "grain", "period_start"]
@@ -84,9 +93,11 @@ def ratio(numerator: float, denominator: float, scale: float = 1) -> tuple[float
 
 
 def expected_frame(rows: list[tuple]) -> pl.DataFrame:
-    """rows: (kpi_id, grain, period_start, period_end, (value, numerator, denominator), is_complete[, previous])."""
+    """rows: (kpi_id, grain, period_start, period_end, (value, numerator, denominator), days_covered,
+    is_complete[, previous[, year_ago]]); days_covered is written by hand (a whole period: its days)."""
     records = []
-    for kpi_id, grain, start, end, (value, numerator, denominator), complete, *previous in rows:
+    for kpi_id, grain, start, end, (value, numerator, denominator), days, complete, *compared in rows:
+        previous, year_ago = (*compared, None, None)[:2]
         records.append(
             (
                 kpi_id,
@@ -96,8 +107,10 @@ def expected_frame(rows: list[tuple]) -> pl.DataFrame:
                 value,
                 numerator,
                 denominator,
-                previous[0] if previous else None,
+                previous,
+                year_ago,
                 UNITS[kpi_id],
+                days,
                 complete,
             )
         )
@@ -121,19 +134,20 @@ def one(rows: pl.DataFrame, kpi_id: str, grain: str) -> dict:
 # --- the worked example: every KPI at every grain -----------------------------------------------------
 #
 # The run computes 2026-05-10 with 2026-05-31 the latest loaded day, so the periods are
-#   day      [2026-05-10, 2026-05-10] complete    S/H0 on 2026-05-09, E/H1 on 2026-05-10
-#   month    [2026-05-01, 2026-05-31] complete    S/H0 on 2026-04-30, E/H1 on 2026-05-31
-#   quarter  [2026-04-01, 2026-05-31] to date     S/H0 on 2026-03-31, E/H1 on 2026-05-31
+#   day      [2026-05-10, 2026-05-10] complete    S/H0 on 2026-05-09, E/H1 on 2026-05-10    1 day
+#   month    [2026-05-01, 2026-05-31] complete    S/H0 on 2026-04-30, E/H1 on 2026-05-31   31 days
+#   quarter  [2026-04-01, 2026-05-31] to date     S/H0 on 2026-03-31, E/H1 on 2026-05-31   30 + 31 = 61
 #   year     [2026-01-01, 2026-05-31] to date     S/H0 on 2025-12-31, E/H1 on 2026-05-31
+#                                                          31 + 28 + 31 + 30 + 31 = 151 days
 # Rows after 2026-05-31 (still inside Q2 and 2026) must not count: the quarter and year are to date.
 
 RUN_DAY = date(2026, 5, 10)
 LATEST = date(2026, 5, 31)
-PERIODS = {
-    "day": (date(2026, 5, 10), date(2026, 5, 10), True),
-    "month": (date(2026, 5, 1), date(2026, 5, 31), True),
-    "quarter": (date(2026, 4, 1), date(2026, 5, 31), False),
-    "year": (date(2026, 1, 1), date(2026, 5, 31), False),
+PERIODS = {  # (start, end, days_covered: every day counts, is_complete)
+    "day": (date(2026, 5, 10), date(2026, 5, 10), 1, True),
+    "month": (date(2026, 5, 1), date(2026, 5, 31), 31, True),
+    "quarter": (date(2026, 4, 1), date(2026, 5, 31), 30 + 31, False),
+    "year": (date(2026, 1, 1), date(2026, 5, 31), 31 + 28 + 31 + 30 + 31, False),
 }
 
 TRANSACTIONS = [
@@ -322,13 +336,14 @@ def test_worked_example_has_one_row_per_kpi_and_period(worked_rows: pl.DataFrame
     assert worked_rows.height == 19 * 4
     assert worked_rows.select(ROW_KEY).is_unique().all()
     assert worked_rows["previous_value"].null_count() == worked_rows.height
+    assert worked_rows["year_ago_value"].null_count() == worked_rows.height
 
 
 @pytest.mark.parametrize("grain", ["day", "month", "quarter", "year"])
 @pytest.mark.parametrize("kpi_id", list(UNITS))
 def test_kpi_at_grain(worked_rows: pl.DataFrame, kpi_id: str, grain: str) -> None:
-    start, end, complete = PERIODS[grain]
-    expected = expected_frame([(kpi_id, grain, start, end, EXPECTED[kpi_id][grain], complete)])
+    start, end, days, complete = PERIODS[grain]
+    expected = expected_frame([(kpi_id, grain, start, end, EXPECTED[kpi_id][grain], days, complete)])
     assert_frame_equal(select(worked_rows, [kpi_id], grain), expected)
 
 
@@ -342,7 +357,7 @@ def test_customer_retention_plus_churn_is_one_in_the_worked_example(worked_rows:
 
 # --- the traps, one at a time -------------------------------------------------------------------------
 
-MARCH = (date(2026, 3, 1), date(2026, 3, 31), True)
+MARCH = (date(2026, 3, 1), date(2026, 3, 31), True)  # 31 days, all covered
 
 
 def march_rows(entities: dict[str, pl.LazyFrame]) -> pl.DataFrame:
@@ -366,9 +381,9 @@ def test_refunds_are_negative_revenue() -> None:
     )
     expected = expected_frame(
         [
-            ("revenue", "month", *MARCH[:2], count(120 + 80 - 50 - 30), True),
-            ("active_customers", "month", *MARCH[:2], count(3), True),  # c1, c2, c3
-            ("average_revenue_per_customer", "month", *MARCH[:2], ratio(120 + 80 - 50 - 30, 3), True),
+            ("revenue", "month", *MARCH[:2], count(120 + 80 - 50 - 30), 31, True),
+            ("active_customers", "month", *MARCH[:2], count(3), 31, True),  # c1, c2, c3
+            ("average_revenue_per_customer", "month", *MARCH[:2], ratio(120 + 80 - 50 - 30, 3), 31, True),
         ]
     )
     assert_frame_equal(rows, expected)
@@ -387,9 +402,9 @@ def test_a_refund_only_day_has_negative_revenue_and_margin_from_its_own_numbers(
     day = (date(2026, 3, 4), date(2026, 3, 4))
     expected = expected_frame(
         [
-            ("revenue", "day", *day, count(-40), True),
-            ("net_profit", "day", *day, count(-40 - 10), True),
-            ("net_profit_margin", "day", *day, ratio(-40 - 10, -40), True),  # 1.25: the formula, as is
+            ("revenue", "day", *day, count(-40), 1, True),
+            ("net_profit", "day", *day, count(-40 - 10), 1, True),
+            ("net_profit_margin", "day", *day, ratio(-40 - 10, -40), 1, True),  # 1.25: the formula, as is
         ]
     )
     assert_frame_equal(select(rows, ["revenue", "net_profit", "net_profit_margin"], "day"), expected)
@@ -412,12 +427,12 @@ def test_transactions_without_a_customer_count_in_revenue_but_not_as_active_cust
     expected = expected_frame(
         [
             # the day: only anonymous revenue, so no active customer and no revenue per customer
-            ("active_customers", "day", *day, count(0), True),
-            ("average_revenue_per_customer", "day", *day, ratio(70 + 30, 0), True),
-            ("revenue", "day", *day, count(70 + 30), True),
-            ("active_customers", "month", *MARCH[:2], count(1), True),
-            ("average_revenue_per_customer", "month", *MARCH[:2], ratio(70 + 30 + 50 + 25, 1), True),
-            ("revenue", "month", *MARCH[:2], count(70 + 30 + 50 + 25), True),
+            ("active_customers", "day", *day, count(0), 1, True),
+            ("average_revenue_per_customer", "day", *day, ratio(70 + 30, 0), 1, True),
+            ("revenue", "day", *day, count(70 + 30), 1, True),
+            ("active_customers", "month", *MARCH[:2], count(1), 31, True),
+            ("average_revenue_per_customer", "month", *MARCH[:2], ratio(70 + 30 + 50 + 25, 1), 31, True),
+            ("revenue", "month", *MARCH[:2], count(70 + 30 + 50 + 25), 31, True),
         ]
     )
     assert_frame_equal(select(rows, grain=None).filter(pl.col("grain").is_in(["day", "month"])), expected)
@@ -434,10 +449,10 @@ def test_a_customer_who_signs_up_and_churns_in_the_period_does_not_lower_retenti
     # S = {old1, old2} = 2, E = {old1, new2} = 2, N = {new1, new2} = 2, N' = {new2} = 1
     expected = expected_frame(
         [
-            ("churned_customers", "month", *MARCH[:2], count(2), True),  # old2, new1
-            ("customer_churn_rate", "month", *MARCH[:2], ratio(1, 2), True),  # old2 of S
-            ("customer_retention_rate", "month", *MARCH[:2], ratio(2 - 1, 2), True),  # DESIGN literal: 0
-            ("new_customers", "month", *MARCH[:2], count(2), True),
+            ("churned_customers", "month", *MARCH[:2], count(2), 31, True),  # old2, new1
+            ("customer_churn_rate", "month", *MARCH[:2], ratio(1, 2), 31, True),  # old2 of S
+            ("customer_retention_rate", "month", *MARCH[:2], ratio(2 - 1, 2), 31, True),  # DESIGN literal: 0
+            ("new_customers", "month", *MARCH[:2], count(2), 31, True),
         ]
     )
     assert_frame_equal(rows, expected)
@@ -466,10 +481,10 @@ def test_a_customer_churned_on_the_day_before_the_period_is_not_in_s() -> None:
     # S = {a, c, d} = 3, E = {a, d} = 2, N = N' = 0, churned in March {c} = 1
     expected = expected_frame(
         [
-            ("churned_customers", "month", *MARCH[:2], count(1), True),
-            ("customer_churn_rate", "month", *MARCH[:2], ratio(1, 3), True),
-            ("customer_retention_rate", "month", *MARCH[:2], ratio(2 - 0, 3), True),
-            ("new_customers", "month", *MARCH[:2], count(0), True),
+            ("churned_customers", "month", *MARCH[:2], count(1), 31, True),
+            ("customer_churn_rate", "month", *MARCH[:2], ratio(1, 3), 31, True),
+            ("customer_retention_rate", "month", *MARCH[:2], ratio(2 - 0, 3), 31, True),
+            ("new_customers", "month", *MARCH[:2], count(0), 31, True),
         ]
     )
     assert_frame_equal(rows, expected)
@@ -484,11 +499,11 @@ def test_an_employee_hired_and_terminated_in_the_same_month() -> None:
     # H0(02-28) = {p} = 1, H1(03-31) = {p} = 1, hires {r} = 1, terminations {r} = 1, retained {p} = 1
     expected = expected_frame(
         [
-            ("employee_retention_rate", "month", *MARCH[:2], ratio(1, 1), True),
-            ("employee_turnover_rate", "month", *MARCH[:2], ratio(1, (1 + 1) / 2), True),
-            ("headcount", "month", *MARCH[:2], count(1), True),
-            ("hires", "month", *MARCH[:2], count(1), True),
-            ("terminations", "month", *MARCH[:2], count(1), True),
+            ("employee_retention_rate", "month", *MARCH[:2], ratio(1, 1), 31, True),
+            ("employee_turnover_rate", "month", *MARCH[:2], ratio(1, (1 + 1) / 2), 31, True),
+            ("headcount", "month", *MARCH[:2], count(1), 31, True),
+            ("hires", "month", *MARCH[:2], count(1), 31, True),
+            ("terminations", "month", *MARCH[:2], count(1), 31, True),
         ]
     )
     assert_frame_equal(rows, expected)
@@ -506,11 +521,11 @@ def test_an_employee_terminated_on_the_periods_last_day_is_not_employed_at_its_e
     # retained = {p, z} = 2
     expected = expected_frame(
         [
-            ("employee_retention_rate", "month", *MARCH[:2], ratio(2, 3), True),
-            ("employee_turnover_rate", "month", *MARCH[:2], ratio(1, (3 + 3) / 2), True),
-            ("headcount", "month", *MARCH[:2], count(3), True),
-            ("hires", "month", *MARCH[:2], count(1), True),
-            ("terminations", "month", *MARCH[:2], count(1), True),
+            ("employee_retention_rate", "month", *MARCH[:2], ratio(2, 3), 31, True),
+            ("employee_turnover_rate", "month", *MARCH[:2], ratio(1, (3 + 3) / 2), 31, True),
+            ("headcount", "month", *MARCH[:2], count(3), 31, True),
+            ("hires", "month", *MARCH[:2], count(1), 31, True),
+            ("terminations", "month", *MARCH[:2], count(1), 31, True),
         ]
     )
     assert_frame_equal(rows, expected)
@@ -531,18 +546,18 @@ def test_nps_with_more_detractors_than_promoters_is_negative() -> None:
     )
     expected = expected_frame(
         [
-            ("nps", "day", date(2026, 3, 2), date(2026, 3, 2), ratio(0 - 1, 1, 100), True),  # -100
-            ("nps", "month", *MARCH[:2], ratio(1 - 3, 4, 100), True),  # -50
+            ("nps", "day", date(2026, 3, 2), date(2026, 3, 2), ratio(0 - 1, 1, 100), 1, True),  # -100
+            ("nps", "month", *MARCH[:2], ratio(1 - 3, 4, 100), 31, True),  # -50
         ]
     )
     assert_frame_equal(select(rows, ["nps"]).filter(pl.col("grain").is_in(["day", "month"])), expected)
 
 
-def _no_data_expected(grain: str, start: date, end: date, complete: bool) -> pl.DataFrame:
+def _no_data_expected(grain: str, start: date, end: date, days: int, complete: bool) -> pl.DataFrame:
     zero = count(0)
     return expected_frame(
         [
-            (kpi_id, grain, start, end, values, complete)
+            (kpi_id, grain, start, end, values, days, complete)
             for kpi_id, values in {
                 "revenue": zero,
                 "expenses": zero,
@@ -572,10 +587,11 @@ def test_a_loaded_period_without_any_rows_gives_zeros_and_null_ratios() -> None:
     empty = {name: ENTITIES[name].empty_frame().lazy() for name in ALL_ENTITIES}
     rows = compute(empty, date(2026, 3, 4), date(2026, 3, 4), date(2026, 3, 4))
     assert_frame_equal(
-        select(rows, grain="day"), _no_data_expected("day", date(2026, 3, 4), date(2026, 3, 4), True)
+        select(rows, grain="day"), _no_data_expected("day", date(2026, 3, 4), date(2026, 3, 4), 1, True)
     )
     assert_frame_equal(
-        select(rows, grain="year"), _no_data_expected("year", date(2026, 1, 1), date(2026, 3, 4), False)
+        select(rows, grain="year"),
+        _no_data_expected("year", date(2026, 1, 1), date(2026, 3, 4), 31 + 28 + 4, False),
     )
 
 
@@ -590,7 +606,7 @@ def test_a_day_without_rows_next_to_days_with_rows_gives_zeros_and_null_ratios()
     }
     rows = compute(entities, date(2026, 3, 4), date(2026, 3, 4), date(2026, 3, 31))
     assert_frame_equal(
-        select(rows, grain="day"), _no_data_expected("day", date(2026, 3, 4), date(2026, 3, 4), True)
+        select(rows, grain="day"), _no_data_expected("day", date(2026, 3, 4), date(2026, 3, 4), 1, True)
     )
 
 
@@ -627,19 +643,19 @@ def test_a_to_date_period_covers_only_start_to_the_latest_loaded_day() -> None:
     # H0(02-28) = {p, q} = 2, H1(03-10) = {p, q} = 2; S(02-28) = {a, b} = 2, E(03-10) = {a, b} = 2
     expected = expected_frame(
         [
-            ("active_customers", "month", *march, count(2), False),
-            ("average_revenue_per_customer", "month", *march, ratio(100 + 20, 2), False),
-            ("churned_customers", "month", *march, count(0), False),
-            ("customer_churn_rate", "month", *march, ratio(0, 2), False),
-            ("customer_retention_rate", "month", *march, ratio(2 - 0, 2), False),
-            ("employee_retention_rate", "month", *march, ratio(2, 2), False),
-            ("employee_turnover_rate", "month", *march, ratio(0, (2 + 2) / 2), False),
-            ("headcount", "month", *march, count(2), False),
-            ("hires", "month", *march, count(0), False),
-            ("new_customers", "month", *march, count(0), False),
-            ("revenue", "month", *march, count(100 + 20), False),
-            ("revenue_per_employee", "month", *march, ratio(100 + 20, (2 + 2) / 2), False),
-            ("terminations", "month", *march, count(0), False),
+            ("active_customers", "month", *march, count(2), 10, False),
+            ("average_revenue_per_customer", "month", *march, ratio(100 + 20, 2), 10, False),
+            ("churned_customers", "month", *march, count(0), 10, False),
+            ("customer_churn_rate", "month", *march, ratio(0, 2), 10, False),
+            ("customer_retention_rate", "month", *march, ratio(2 - 0, 2), 10, False),
+            ("employee_retention_rate", "month", *march, ratio(2, 2), 10, False),
+            ("employee_turnover_rate", "month", *march, ratio(0, (2 + 2) / 2), 10, False),
+            ("headcount", "month", *march, count(2), 10, False),
+            ("hires", "month", *march, count(0), 10, False),
+            ("new_customers", "month", *march, count(0), 10, False),
+            ("revenue", "month", *march, count(100 + 20), 10, False),
+            ("revenue_per_employee", "month", *march, ratio(100 + 20, (2 + 2) / 2), 10, False),
+            ("terminations", "month", *march, count(0), 10, False),
         ]
     )
     assert_frame_equal(select(rows, grain="month"), expected)
@@ -671,7 +687,7 @@ def test_a_ratio_is_the_periods_own_numerator_over_its_own_denominator_not_an_av
     assert one(rows, "csat", "month")["value"] == pytest.approx(100 * 2 / 4)
 
 
-# --- previous_value and the periods that follow ----------------------------------------------------------
+# --- previous_value, year_ago_value and the periods that follow -------------------------------------------
 
 # revenue only, computed for 2025-12-31 and 2026-01-01 with 2026-01-01 the latest loaded day
 YEAR_END_TRANSACTIONS = [
@@ -680,22 +696,40 @@ YEAR_END_TRANSACTIONS = [
     ("t3", date(2025, 12, 31), "c2", 300.0),  # Q4 2025, December, the year's last day
     ("t4", date(2026, 1, 1), "c1", 50.0),  # 2026 Q1
 ]
-KNOWN_SCHEMA = {"kpi_id": pl.String(), "grain": pl.String(), "period_start": pl.Date(), "value": pl.Float64()}
+KNOWN_SCHEMA = {
+    "kpi_id": pl.String(),
+    "grain": pl.String(),
+    "period_start": pl.Date(),
+    "value": pl.Float64(),
+    "is_complete": pl.Boolean(),
+}
 KNOWN = pl.DataFrame(
     [
-        ("revenue", "day", date(2025, 12, 30), 7.0),
-        ("revenue", "month", date(2025, 11, 1), 11.0),
-        ("revenue", "quarter", date(2025, 7, 1), 100.0),
-        ("revenue", "year", date(2024, 1, 1), 13.0),
-        # decoys: a stale value of a period recomputed now, the same start at another grain, another KPI
-        ("revenue", "quarter", date(2025, 10, 1), 1.0),
-        ("revenue", "month", date(2025, 10, 1), 999.0),
-        ("active_customers", "quarter", date(2025, 10, 1), 888.0),
-        ("active_customers", "day", date(2025, 12, 30), 4.0),
+        ("revenue", "day", date(2025, 12, 30), 7.0, True),
+        ("revenue", "month", date(2025, 11, 1), 11.0, True),
+        ("revenue", "quarter", date(2025, 7, 1), 100.0, True),
+        ("revenue", "year", date(2024, 1, 1), 13.0, True),  # 2025's previous year and its year ago
+        # year-ago periods: 364 days before 2025-12-31 is 2025-01-01; 12 months before Dec 2025, Q4 2025
+        # and Q1 2026 are Dec 2024, Q4 2024 and Q1 2025
+        ("revenue", "day", date(2025, 1, 1), 17.0, True),
+        ("revenue", "month", date(2024, 12, 1), 19.0, True),
+        ("revenue", "quarter", date(2024, 10, 1), 23.0, True),
+        ("revenue", "quarter", date(2025, 1, 1), 31.0, True),
+        # not complete (partly covered): no comparison, null
+        ("revenue", "day", date(2025, 1, 2), 29.0, False),  # 364 days before 2026-01-01
+        ("revenue", "month", date(2025, 1, 1), 37.0, False),  # 12 months before January 2026
+        # decoys: a stale value of a period recomputed now, the same start at another grain, another KPI,
+        # and a calendar year (365 days) before 2025-12-31 instead of 364 days
+        ("revenue", "quarter", date(2025, 10, 1), 1.0, True),
+        ("revenue", "month", date(2025, 10, 1), 999.0, True),
+        ("active_customers", "quarter", date(2025, 10, 1), 888.0, True),
+        ("active_customers", "day", date(2025, 12, 30), 4.0, True),
+        ("revenue", "day", date(2024, 12, 31), 41.0, True),
     ],
     schema=KNOWN_SCHEMA,
     orient="row",
 )
+NOTHING_KNOWN = pl.DataFrame(schema=KNOWN_SCHEMA)
 
 
 def year_end_rows() -> pl.DataFrame:
@@ -707,35 +741,80 @@ def year_end_rows() -> pl.DataFrame:
     )
 
 
-def test_previous_value_across_the_year_boundary() -> None:
+def test_previous_and_year_ago_values_across_the_year_boundary() -> None:
     rows = attach_previous_values(year_end_rows(), KNOWN)
+    # days covered: a day 1; December 31; Jan 2026 to date 1; Q4 31 + 30 + 31 = 92; 2025 365
     expected = expected_frame(
         [
-            # (kpi, grain, start, end, (value, numerator, denominator), complete, previous)
-            ("revenue", "day", date(2025, 12, 31), date(2025, 12, 31), count(300), True, 7.0),  # known
-            ("revenue", "day", date(2026, 1, 1), date(2026, 1, 1), count(50), True, 300.0),  # 2025-12-31
-            ("revenue", "month", date(2025, 12, 1), date(2025, 12, 31), count(300), True, 11.0),  # known Nov
-            ("revenue", "month", date(2026, 1, 1), date(2026, 1, 1), count(50), False, 300.0),  # December
-            ("revenue", "quarter", date(2025, 10, 1), date(2025, 12, 31), count(200 + 300), True, 100.0),
+            # (kpi, grain, start, end, (value, numerator, denominator), days, complete, previous, year ago)
+            ("revenue", "day", date(2025, 12, 31), date(2025, 12, 31), count(300), 1, True, 7.0, 17.0),
+            # 2026-01-01: previous 2025-12-31 (300); its year ago, 2025-01-02, is known but not complete
+            ("revenue", "day", date(2026, 1, 1), date(2026, 1, 1), count(50), 1, True, 300.0, None),
+            ("revenue", "month", date(2025, 12, 1), date(2025, 12, 31), count(300), 31, True, 11.0, 19.0),
+            # January 2026: previous December; its year ago, January 2025, is not complete: null, not 37
+            ("revenue", "month", date(2026, 1, 1), date(2026, 1, 1), count(50), 1, False, 300.0, None),
+            (
+                "revenue",
+                "quarter",
+                date(2025, 10, 1),
+                date(2025, 12, 31),
+                count(200 + 300),
+                92,
+                True,
+                100.0,
+                23.0,
+            ),
             # 2026 Q1's previous is 2025 Q4 as just computed (500), not the stale known 1.0
-            ("revenue", "quarter", date(2026, 1, 1), date(2026, 1, 1), count(50), False, 200.0 + 300.0),
-            ("revenue", "year", date(2025, 1, 1), date(2025, 12, 31), count(100 + 200 + 300), True, 13.0),
-            ("revenue", "year", date(2026, 1, 1), date(2026, 1, 1), count(50), False, 100.0 + 200 + 300),
-            ("active_customers", "day", date(2025, 12, 31), date(2025, 12, 31), count(1), True, 4.0),
-            ("active_customers", "day", date(2026, 1, 1), date(2026, 1, 1), count(1), True, 1.0),
-            ("active_customers", "month", date(2025, 12, 1), date(2025, 12, 31), count(1), True, None),
-            ("active_customers", "month", date(2026, 1, 1), date(2026, 1, 1), count(1), False, 1.0),
+            (
+                "revenue",
+                "quarter",
+                date(2026, 1, 1),
+                date(2026, 1, 1),
+                count(50),
+                1,
+                False,
+                200.0 + 300.0,
+                31.0,
+            ),
+            (
+                "revenue",
+                "year",
+                date(2025, 1, 1),
+                date(2025, 12, 31),
+                count(100 + 200 + 300),
+                365,
+                True,
+                13.0,
+                13.0,
+            ),
+            (
+                "revenue",
+                "year",
+                date(2026, 1, 1),
+                date(2026, 1, 1),
+                count(50),
+                1,
+                False,
+                100.0 + 200 + 300,
+                100.0 + 200 + 300,
+            ),
+            ("active_customers", "day", date(2025, 12, 31), date(2025, 12, 31), count(1), 1, True, 4.0),
+            ("active_customers", "day", date(2026, 1, 1), date(2026, 1, 1), count(1), 1, True, 1.0),
+            ("active_customers", "month", date(2025, 12, 1), date(2025, 12, 31), count(1), 31, True, None),
+            ("active_customers", "month", date(2026, 1, 1), date(2026, 1, 1), count(1), 1, False, 1.0),
             # Q4: {c1, c2}; its previous (Q3) is not known: null, not 888 (the decoy is Q4 itself)
-            ("active_customers", "quarter", date(2025, 10, 1), date(2025, 12, 31), count(2), True, None),
-            ("active_customers", "quarter", date(2026, 1, 1), date(2026, 1, 1), count(1), False, 2.0),
-            ("active_customers", "year", date(2025, 1, 1), date(2025, 12, 31), count(2), True, None),
-            ("active_customers", "year", date(2026, 1, 1), date(2026, 1, 1), count(1), False, 2.0),
+            ("active_customers", "quarter", date(2025, 10, 1), date(2025, 12, 31), count(2), 92, True, None),
+            ("active_customers", "quarter", date(2026, 1, 1), date(2026, 1, 1), count(1), 1, False, 2.0),
+            ("active_customers", "year", date(2025, 1, 1), date(2025, 12, 31), count(2), 365, True, None),
+            # 2026: previous and year ago are both 2025, {c1, c2}
+            ("active_customers", "year", date(2026, 1, 1), date(2026, 1, 1), count(1), 1, False, 2.0, 2.0),
             (
                 "average_revenue_per_customer",
                 "day",
                 date(2025, 12, 31),
                 date(2025, 12, 31),
                 ratio(300, 1),
+                1,
                 True,
             ),
             (
@@ -744,6 +823,7 @@ def test_previous_value_across_the_year_boundary() -> None:
                 date(2026, 1, 1),
                 date(2026, 1, 1),
                 ratio(50, 1),
+                1,
                 True,
                 300.0,
             ),
@@ -753,6 +833,7 @@ def test_previous_value_across_the_year_boundary() -> None:
                 date(2025, 12, 1),
                 date(2025, 12, 31),
                 ratio(300, 1),
+                31,
                 True,
             ),
             (
@@ -761,6 +842,7 @@ def test_previous_value_across_the_year_boundary() -> None:
                 date(2026, 1, 1),
                 date(2026, 1, 1),
                 ratio(50, 1),
+                1,
                 False,
                 300.0,
             ),
@@ -770,6 +852,7 @@ def test_previous_value_across_the_year_boundary() -> None:
                 date(2025, 10, 1),
                 date(2025, 12, 31),
                 ratio(500, 2),
+                92,
                 True,
             ),
             (
@@ -778,6 +861,7 @@ def test_previous_value_across_the_year_boundary() -> None:
                 date(2026, 1, 1),
                 date(2026, 1, 1),
                 ratio(50, 1),
+                1,
                 False,
                 250.0,
             ),
@@ -787,6 +871,7 @@ def test_previous_value_across_the_year_boundary() -> None:
                 date(2025, 1, 1),
                 date(2025, 12, 31),
                 ratio(600, 2),
+                365,
                 True,
             ),
             (
@@ -795,8 +880,10 @@ def test_previous_value_across_the_year_boundary() -> None:
                 date(2026, 1, 1),
                 date(2026, 1, 1),
                 ratio(50, 1),
+                1,
                 False,
                 300.0,
+                300.0,  # 2025: 600 over {c1, c2}
             ),
         ]
     )
@@ -804,20 +891,25 @@ def test_previous_value_across_the_year_boundary() -> None:
 
 
 def test_previous_value_with_nothing_known_uses_the_rows_alone() -> None:
-    rows = attach_previous_values(year_end_rows(), pl.DataFrame(schema=KNOWN_SCHEMA))
-    revenue = select(rows, ["revenue"]).select("grain", "period_start", "previous_value")
+    rows = attach_previous_values(year_end_rows(), NOTHING_KNOWN)
+    revenue = select(rows, ["revenue"]).select("grain", "period_start", "previous_value", "year_ago_value")
     expected = pl.DataFrame(
         [
-            ("day", date(2025, 12, 31), None),
-            ("day", date(2026, 1, 1), 300.0),
-            ("month", date(2025, 12, 1), None),
-            ("month", date(2026, 1, 1), 300.0),
-            ("quarter", date(2025, 10, 1), None),
-            ("quarter", date(2026, 1, 1), 500.0),
-            ("year", date(2025, 1, 1), None),
-            ("year", date(2026, 1, 1), 600.0),
+            ("day", date(2025, 12, 31), None, None),
+            ("day", date(2026, 1, 1), 300.0, None),
+            ("month", date(2025, 12, 1), None, None),
+            ("month", date(2026, 1, 1), 300.0, None),
+            ("quarter", date(2025, 10, 1), None, None),
+            ("quarter", date(2026, 1, 1), 500.0, None),
+            ("year", date(2025, 1, 1), None, None),
+            ("year", date(2026, 1, 1), 600.0, 600.0),  # 2025 is both the previous year and the year ago
         ],
-        schema={"grain": pl.String(), "period_start": pl.Date(), "previous_value": pl.Float64()},
+        schema={
+            "grain": pl.String(),
+            "period_start": pl.Date(),
+            "previous_value": pl.Float64(),
+            "year_ago_value": pl.Float64(),
+        },
         orient="row",
     )
     assert_frame_equal(revenue, expected)
@@ -835,12 +927,13 @@ def test_attach_previous_values_keeps_every_row_and_the_column_order() -> None:
         "numerator",
         "denominator",
         "previous_value",
+        "year_ago_value",
         "unit",
+        "days_covered",
         "is_complete",
     ]
-    assert_frame_equal(
-        attached.drop("previous_value").sort(ROW_KEY), rows.drop("previous_value").sort(ROW_KEY)
-    )
+    compared = ["previous_value", "year_ago_value"]
+    assert_frame_equal(attached.drop(compared).sort(ROW_KEY), rows.drop(compared).sort(ROW_KEY))
 
 
 def test_a_null_previous_value_stays_null() -> None:
@@ -851,7 +944,7 @@ def test_a_null_previous_value_stays_null() -> None:
         date(2026, 3, 2),
         date(2026, 3, 2),
     )
-    attached = attach_previous_values(rows, pl.DataFrame(schema=KNOWN_SCHEMA))
+    attached = attach_previous_values(rows, NOTHING_KNOWN)
     march_2 = attached.filter(
         pl.col("kpi_id") == "average_revenue_per_customer",
         pl.col("grain") == "day",
@@ -861,57 +954,273 @@ def test_a_null_previous_value_stays_null() -> None:
     assert march_2["previous_value"].to_list() == [None]  # March 1: 0 over 0
 
 
-def test_following_periods_across_the_year_boundary() -> None:
-    following = following_periods(year_end_rows().filter(pl.col("kpi_id") == "revenue"))
-    expected = pl.DataFrame(
+def kpi_row(
+    kpi_id: str, grain: str, start: date, end: date, value: float | None, days: int, complete: bool
+) -> tuple:
+    """A kpi_values row (ROW_SCHEMA) of a KPI that is not a ratio, previous and year-ago still null."""
+    return (kpi_id, grain, start, end, value, value, None, None, None, UNITS[kpi_id], days, complete)
+
+
+def rows_frame(rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=ROW_SCHEMA, orient="row")
+
+
+def known_frame(rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=KNOWN_SCHEMA, orient="row")
+
+
+def compared(frame: pl.DataFrame) -> list[tuple]:
+    return frame.sort(ROW_KEY).select(*ROW_KEY, "previous_value", "year_ago_value").rows()
+
+
+def test_year_ago_value_at_every_grain_with_a_leap_day() -> None:
+    rows = rows_frame(
         [
-            ("revenue", "day", date(2026, 1, 1), 300.0),
-            ("revenue", "day", date(2026, 1, 2), 50.0),
-            ("revenue", "month", date(2026, 1, 1), 300.0),
-            ("revenue", "month", date(2026, 2, 1), 50.0),
-            ("revenue", "quarter", date(2026, 1, 1), 200.0 + 300),
-            ("revenue", "quarter", date(2026, 4, 1), 50.0),
-            ("revenue", "year", date(2026, 1, 1), 100.0 + 200 + 300),
-            ("revenue", "year", date(2027, 1, 1), 50.0),
+            kpi_row("revenue", "day", date(2024, 2, 29), date(2024, 2, 29), 1.0, 1, True),
+            kpi_row("revenue", "day", date(2025, 2, 28), date(2025, 2, 28), 4.0, 1, True),
+            kpi_row("revenue", "day", date(2025, 3, 1), date(2025, 3, 1), 6.0, 1, True),
+            kpi_row("revenue", "month", date(2024, 2, 1), date(2024, 2, 29), 16.0, 29, True),
+            kpi_row("revenue", "month", date(2025, 2, 1), date(2025, 2, 28), 8.0, 28, True),
+            kpi_row("revenue", "quarter", date(2025, 1, 1), date(2025, 3, 31), 11.0, 31 + 28 + 31, True),
+            kpi_row("revenue", "year", date(2025, 1, 1), date(2025, 12, 31), 14.0, 365, True),
+            # an objective's window has no calendar previous period nor year ago
+            kpi_row("revenue", "window", date(2025, 1, 15), date(2025, 2, 10), 20.0, 27, True),
+        ]
+    )
+    known = known_frame(
+        [
+            ("revenue", "day", date(2024, 2, 28), 2.0, True),  # the day before the leap day
+            # 364 days (52 weeks) before 2024-02-29 is Thursday 2023-03-02; 2023-03-01 and 2023-02-28
+            # (a calendar year back) are decoys
+            ("revenue", "day", date(2023, 3, 2), 3.0, True),
+            ("revenue", "day", date(2023, 3, 1), 99.0, True),
+            ("revenue", "day", date(2023, 2, 28), 98.0, True),
+            # 364 days before 2025-02-28 is 2024-03-01 (365 days before is the leap day, 1.0)
+            ("revenue", "day", date(2024, 3, 1), 5.0, True),
+            # 364 days before 2025-03-01 is 2024-03-02 (365 days before is 2024-03-01, 5.0)
+            ("revenue", "day", date(2024, 3, 2), 7.0, True),
+            ("revenue", "month", date(2025, 1, 1), 9.0, True),
+            ("revenue", "month", date(2024, 1, 1), 18.0, True),
+            ("revenue", "month", date(2023, 2, 1), 17.0, True),
+            ("revenue", "quarter", date(2024, 10, 1), 12.0, True),
+            ("revenue", "quarter", date(2024, 1, 1), 13.0, True),
+            ("revenue", "year", date(2024, 1, 1), 15.0, True),
+            ("revenue", "window", date(2024, 1, 15), 97.0, True),
+            ("revenue", "window", date(2025, 1, 14), 96.0, True),
+        ]
+    )
+    assert compared(attach_previous_values(rows, known)) == [
+        # (kpi, grain, start, previous_value, year_ago_value)
+        ("revenue", "day", date(2024, 2, 29), 2.0, 3.0),
+        ("revenue", "day", date(2025, 2, 28), None, 5.0),  # 2025-02-27 is not known
+        ("revenue", "day", date(2025, 3, 1), 4.0, 7.0),  # previous: 2025-02-28 of the rows
+        ("revenue", "month", date(2024, 2, 1), 18.0, 17.0),
+        ("revenue", "month", date(2025, 2, 1), 9.0, 16.0),  # year ago: February 2024 of the rows
+        ("revenue", "quarter", date(2025, 1, 1), 12.0, 13.0),
+        ("revenue", "window", date(2025, 1, 15), None, None),
+        ("revenue", "year", date(2025, 1, 1), 15.0, 15.0),
+    ]
+
+
+def test_an_incomplete_previous_or_year_ago_period_gives_null_not_its_partial_value() -> None:
+    rows = rows_frame(
+        [
+            kpi_row("revenue", "month", date(2025, 3, 1), date(2025, 3, 31), 30.0, 31, True),
+            kpi_row("expenses", "month", date(2025, 3, 1), date(2025, 3, 31), 40.0, 31, True),
+            # March 2025 at day grain: 03-01 not complete (its source failed), 03-02 follows it
+            kpi_row("revenue", "day", date(2025, 3, 1), date(2025, 3, 1), None, 0, False),
+            kpi_row("revenue", "day", date(2025, 3, 2), date(2025, 3, 2), 3.0, 1, True),
+        ]
+    )
+    known = known_frame(
+        [
+            # February 2025 loaded on 27 of its 28 days, March 2024 partly covered: both not complete
+            ("revenue", "month", date(2025, 2, 1), 20.0, False),
+            ("revenue", "month", date(2024, 3, 1), 25.0, False),
+            # expenses: the same periods complete
+            ("expenses", "month", date(2025, 2, 1), 21.0, True),
+            ("expenses", "month", date(2024, 3, 1), 26.0, True),
+            # a day 364 days before 2025-03-02 (2024-03-03), complete but without a value (a null ratio)
+            ("revenue", "day", date(2024, 3, 3), None, True),
+        ]
+    )
+    assert compared(attach_previous_values(rows, known)) == [
+        ("expenses", "month", date(2025, 3, 1), 21.0, 26.0),
+        ("revenue", "day", date(2025, 3, 1), None, None),
+        ("revenue", "day", date(2025, 3, 2), None, None),  # 03-01 of the rows is not complete
+        ("revenue", "month", date(2025, 3, 1), None, None),
+    ]
+
+
+def test_compared_periods_are_the_previous_and_the_year_ago_periods() -> None:
+    periods = pl.DataFrame(
+        [
+            ("day", date(2024, 2, 29), date(2024, 2, 29), True),
+            ("month", date(2024, 3, 1), date(2024, 3, 31), True),
+            ("quarter", date(2024, 1, 1), date(2024, 3, 31), True),
+            ("year", date(2024, 1, 1), date(2024, 3, 31), False),
+            ("window", date(2024, 1, 15), date(2024, 3, 1), False),  # no calendar comparison: left out
         ],
-        schema={
-            "kpi_id": pl.String(),
-            "grain": pl.String(),
-            "period_start": pl.Date(),
-            "previous_value": pl.Float64(),
-        },
+        schema=PERIOD_SCHEMA,
         orient="row",
     )
-    assert_frame_equal(following.sort(ROW_KEY), expected)
+    assert sorted(set(compared_periods(periods).rows())) == [
+        ("day", date(2023, 3, 2)),  # 364 days before the leap day
+        ("day", date(2024, 2, 28)),
+        ("month", date(2023, 3, 1)),
+        ("month", date(2024, 2, 1)),
+        ("quarter", date(2023, 1, 1)),  # a year ago
+        ("quarter", date(2023, 10, 1)),  # the previous quarter
+        ("year", date(2023, 1, 1)),  # both the previous year and the year ago
+    ]
+
+
+FOLLOWING_SCHEMA = {
+    "kpi_id": pl.String(),
+    "grain": pl.String(),
+    "period_start": pl.Date(),
+    "column": pl.String(),
+    "compared_value": pl.Float64(),
+}
+
+
+def following_frame(rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=FOLLOWING_SCHEMA, orient="row").sort(*ROW_KEY, "column")
+
+
+def test_following_periods_across_the_year_boundary() -> None:
+    following = following_periods(year_end_rows().filter(pl.col("kpi_id") == "revenue"))
+    # By design a period that is not complete (January 2026, 2026 Q1 and 2026, all to date) gives its
+    # following periods null, not its partial value 50 (the previous expectation was 50 for each).
+    expected = following_frame(
+        [
+            ("revenue", "day", date(2026, 1, 1), "previous_value", 300.0),
+            ("revenue", "day", date(2026, 12, 30), "year_ago_value", 300.0),  # 2025-12-31 + 364 days
+            ("revenue", "day", date(2026, 1, 2), "previous_value", 50.0),
+            ("revenue", "day", date(2026, 12, 31), "year_ago_value", 50.0),  # 2026-01-01 + 364 days
+            ("revenue", "month", date(2026, 1, 1), "previous_value", 300.0),
+            ("revenue", "month", date(2026, 12, 1), "year_ago_value", 300.0),
+            ("revenue", "month", date(2026, 2, 1), "previous_value", None),  # was 50
+            ("revenue", "month", date(2027, 1, 1), "year_ago_value", None),
+            ("revenue", "quarter", date(2026, 1, 1), "previous_value", 200.0 + 300),
+            ("revenue", "quarter", date(2026, 10, 1), "year_ago_value", 200.0 + 300),
+            ("revenue", "quarter", date(2026, 4, 1), "previous_value", None),  # was 50
+            ("revenue", "quarter", date(2027, 1, 1), "year_ago_value", None),
+            ("revenue", "year", date(2026, 1, 1), "previous_value", 100.0 + 200 + 300),
+            ("revenue", "year", date(2026, 1, 1), "year_ago_value", 100.0 + 200 + 300),
+            ("revenue", "year", date(2027, 1, 1), "previous_value", None),  # was 50
+            ("revenue", "year", date(2027, 1, 1), "year_ago_value", None),
+        ]
+    )
+    assert_frame_equal(following.sort(*ROW_KEY, "column"), expected)
 
 
 def test_following_periods_of_a_leap_february_and_a_null_value() -> None:
-    rows = pl.DataFrame(
+    rows = rows_frame(
         [
-            ("csat", "day", date(2024, 2, 28), date(2024, 2, 28), None, 0.0, 0.0, None, "percent", True),
-            ("csat", "day", date(2024, 2, 29), date(2024, 2, 29), 80.0, 4.0, 5.0, None, "percent", True),
-            ("csat", "month", date(2024, 2, 1), date(2024, 2, 29), 75.0, 6.0, 8.0, None, "percent", True),
-            ("csat", "quarter", date(2024, 1, 1), date(2024, 2, 29), 70.0, 7.0, 10.0, None, "percent", False),
-        ],
-        schema=ROW_SCHEMA,
-        orient="row",
+            (
+                "csat",
+                "day",
+                date(2024, 2, 28),
+                date(2024, 2, 28),
+                None,
+                0.0,
+                0.0,
+                None,
+                None,
+                "percent",
+                1,
+                True,
+            ),
+            (
+                "csat",
+                "day",
+                date(2024, 2, 29),
+                date(2024, 2, 29),
+                80.0,
+                4.0,
+                5.0,
+                None,
+                None,
+                "percent",
+                1,
+                True,
+            ),
+            (
+                "csat",
+                "month",
+                date(2024, 2, 1),
+                date(2024, 2, 29),
+                75.0,
+                6.0,
+                8.0,
+                None,
+                None,
+                "percent",
+                29,
+                True,
+            ),
+            # Q1 to 2024-02-29: 31 + 29 = 60 days, not complete
+            (
+                "csat",
+                "quarter",
+                date(2024, 1, 1),
+                date(2024, 2, 29),
+                70.0,
+                7.0,
+                10.0,
+                None,
+                None,
+                "percent",
+                60,
+                False,
+            ),
+            # an objective's window has no following calendar period: no row
+            (
+                "csat",
+                "window",
+                date(2024, 1, 15),
+                date(2024, 2, 10),
+                50.0,
+                1.0,
+                2.0,
+                None,
+                None,
+                "percent",
+                27,
+                True,
+            ),
+        ]
     )
-    expected = pl.DataFrame(
+    expected = following_frame(
         [
-            ("csat", "day", date(2024, 2, 29), None),
-            ("csat", "day", date(2024, 3, 1), 80.0),
-            ("csat", "month", date(2024, 3, 1), 75.0),
-            ("csat", "quarter", date(2024, 4, 1), 70.0),
-        ],
-        schema={
-            "kpi_id": pl.String(),
-            "grain": pl.String(),
-            "period_start": pl.Date(),
-            "previous_value": pl.Float64(),
-        },
-        orient="row",
+            ("csat", "day", date(2024, 2, 29), "previous_value", None),
+            ("csat", "day", date(2025, 2, 26), "year_ago_value", None),  # 2024-02-28 + 364 days
+            ("csat", "day", date(2024, 3, 1), "previous_value", 80.0),
+            ("csat", "day", date(2025, 2, 27), "year_ago_value", 80.0),  # 2024-02-29 + 364 days
+            ("csat", "month", date(2024, 3, 1), "previous_value", 75.0),
+            ("csat", "month", date(2025, 2, 1), "year_ago_value", 75.0),
+            # the quarter is to date, not complete: by design null (the previous expectation was 70)
+            ("csat", "quarter", date(2024, 4, 1), "previous_value", None),
+            ("csat", "quarter", date(2025, 1, 1), "year_ago_value", None),
+        ]
     )
-    assert_frame_equal(following_periods(rows).sort(ROW_KEY), expected)
+    assert_frame_equal(following_periods(rows).sort(*ROW_KEY, "column"), expected)
+
+
+def test_a_complete_calendar_period_with_a_day_not_covered_gives_its_following_periods_null() -> None:
+    # March 2025 has ended but one of its 31 days was not loaded: is_complete false, so neither April
+    # (previous_value) nor March 2026 (year_ago_value) may take its 30-day value
+    rows = rows_frame([kpi_row("revenue", "month", date(2025, 3, 1), date(2025, 3, 31), 300.0, 30, False)])
+    assert_frame_equal(
+        following_periods(rows).sort(*ROW_KEY, "column"),
+        following_frame(
+            [
+                ("revenue", "month", date(2025, 4, 1), "previous_value", None),
+                ("revenue", "month", date(2026, 3, 1), "year_ago_value", None),
+            ]
+        ),
+    )
 
 
 # --- computable_kpis and kpi_values edges -----------------------------------------------------------
@@ -1261,35 +1570,259 @@ def test_every_kpi_is_its_reference_formula_and_a_ratio_is_numerator_over_denomi
 
 
 def test_a_period_without_any_loaded_day_has_no_value_not_zero() -> None:
-    from assets.kpis.definitions import KPIS
-    from assets.kpis.transforms import kpi_values, period_measures
-    from kpi.periods import periods_containing
-
     transactions = pl.LazyFrame(
         {"transaction_id": ["a"], "booked_on": [date(2026, 3, 2)], "customer_id": ["c"], "amount": [40.0]}
     )
     periods = periods_containing(date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 2))
     # Revenue was loaded for 03-02 (one row) and 03-01 (a day without sales): 03-01 is 0, not null.
     measures = period_measures(
-        {"revenue_transactions": transactions},
-        periods,
-        {"revenue_transactions": [date(2026, 3, 1), date(2026, 3, 2)]},
+        {"revenue_transactions": transactions}, periods, [date(2026, 3, 1), date(2026, 3, 2)]
     )
     values = kpi_values(measures, [KPIS["revenue"]])
     by_period = {
-        (grain, start): value
-        for grain, start, value in values.select("grain", "period_start", "value").iter_rows()
+        (grain, start): (value, days, complete)
+        for grain, start, value, days, complete in values.select(
+            "grain", "period_start", "value", "days_covered", "is_complete"
+        ).iter_rows()
     }
-    assert by_period[("day", date(2026, 3, 1))] == 0.0
-    assert by_period[("day", date(2026, 3, 2))] == 40.0
+    assert by_period[("day", date(2026, 3, 1))] == (0.0, 1, True)
+    assert by_period[("day", date(2026, 3, 2))] == (40.0, 1, True)
     # Only 03-02 loaded: 03-01 has no data at all, so no value; the month still has 03-02's 40.
-    measures = period_measures(
-        {"revenue_transactions": transactions}, periods, {"revenue_transactions": [date(2026, 3, 2)]}
-    )
+    measures = period_measures({"revenue_transactions": transactions}, periods, [date(2026, 3, 2)])
     values = kpi_values(measures, [KPIS["revenue"]])
     by_period = {
-        (grain, start): value
-        for grain, start, value in values.select("grain", "period_start", "value").iter_rows()
+        (grain, start): (value, days, complete)
+        for grain, start, value, days, complete in values.select(
+            "grain", "period_start", "value", "days_covered", "is_complete"
+        ).iter_rows()
     }
-    assert by_period[("day", date(2026, 3, 1))] is None
-    assert by_period[("month", date(2026, 3, 1))] == 40.0
+    assert by_period[("day", date(2026, 3, 1))] == (None, 0, False)
+    assert by_period[("month", date(2026, 3, 1))] == (40.0, 1, False)  # to 03-02: 1 of 2 days
+
+
+# --- days_covered: each KPI over the days all its dated inputs were loaded ---------------------------------
+
+
+def days_of(first: date, last: date, *missing: date) -> list[date]:
+    """Every day of [first, last] but `missing`."""
+    days = [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+    return [day for day in days if day not in missing]
+
+
+def test_a_month_with_one_day_not_loaded_covers_30_days_and_is_not_complete() -> None:
+    # March 2026 loaded on every day but the 15th: 31 - 1 = 30 days
+    transactions = entity(
+        "revenue_transactions",
+        [
+            ("t1", date(2026, 3, 1), "c1", 100.0),
+            ("t2", date(2026, 3, 15), "c2", 1000.0),  # on the day not loaded: left out everywhere
+            ("t3", date(2026, 3, 31), "c1", 20.0),
+        ],
+    )
+    periods = periods_containing(date(2026, 3, 1), date(2026, 3, 31), date(2026, 3, 31))
+    loaded = days_of(date(2026, 3, 1), date(2026, 3, 31), date(2026, 3, 15))
+    measures = period_measures({"revenue_transactions": transactions}, periods, loaded)
+    rows = kpi_values(measures, [KPIS["revenue"], KPIS["active_customers"]]).sort(ROW_KEY)
+    expected = expected_frame(
+        [
+            ("revenue", "month", *MARCH[:2], count(100 + 20), 30, False),
+            ("active_customers", "month", *MARCH[:2], count(1), 30, False),  # {c1}: c2 only on the 15th
+            # Q1 has ended on 03-31 but only March's 30 days of its 31 + 28 + 31 = 90 are covered
+            ("revenue", "quarter", date(2026, 1, 1), date(2026, 3, 31), count(100 + 20), 30, False),
+            ("active_customers", "quarter", date(2026, 1, 1), date(2026, 3, 31), count(1), 30, False),
+        ]
+    )
+    assert_frame_equal(select(rows, grain=None).filter(pl.col("grain").is_in(["month", "quarter"])), expected)
+    days = select(rows, ["revenue"], "day").filter(
+        pl.col("period_start").is_in([date(2026, 3, 1), date(2026, 3, 14), date(2026, 3, 15)])
+    )
+    expected_days = expected_frame(
+        [
+            ("revenue", "day", date(2026, 3, 1), date(2026, 3, 1), count(100), 1, True),
+            ("revenue", "day", date(2026, 3, 14), date(2026, 3, 14), count(0), 1, True),  # loaded, no sales
+            ("revenue", "day", date(2026, 3, 15), date(2026, 3, 15), count(None), 0, False),  # not loaded
+        ]
+    )
+    assert_frame_equal(days, expected_days)
+
+
+def test_with_every_day_loaded_the_month_is_complete_over_its_31_days() -> None:
+    # the same month with the 15th loaded too: the 1000 counts and March is complete
+    transactions = entity(
+        "revenue_transactions",
+        [("t1", date(2026, 3, 1), "c1", 100.0), ("t2", date(2026, 3, 15), "c2", 1000.0)],
+    )
+    periods = periods_containing(date(2026, 3, 1), date(2026, 3, 31), date(2026, 3, 31))
+    loaded = days_of(date(2026, 3, 1), date(2026, 3, 31))
+    rows = kpi_values(
+        period_measures({"revenue_transactions": transactions}, periods, loaded), [KPIS["revenue"]]
+    )
+    assert_frame_equal(
+        select(rows, grain="month"), expected_frame([("revenue", "month", *MARCH[:2], count(1100), 31, True)])
+    )
+
+
+def test_gross_profit_covers_only_the_days_both_revenue_and_expenses_were_loaded() -> None:
+    # revenue loaded on 03-02, 03-03, 03-04; expenses on 03-02 and 03-04 only
+    entities = {
+        "revenue_transactions": entity(
+            "revenue_transactions",
+            [
+                ("t1", date(2026, 3, 2), "c1", 100.0),
+                ("t2", date(2026, 3, 3), "c1", 50.0),
+                ("t3", date(2026, 3, 4), "c2", 30.0),
+            ],
+        ),
+        "expenses": entity(
+            "expenses",
+            [
+                ("x1", date(2026, 3, 2), "cogs", 10.0),
+                ("x2", date(2026, 3, 3), "cogs", 7.0),  # a day expenses were not loaded for: left out
+                ("x3", date(2026, 3, 4), "cogs", 5.0),
+                ("x4", date(2026, 3, 4), "operating", 4.0),
+            ],
+        ),
+    }
+    loaded_days = {
+        "revenue_transactions": [date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)],
+        "expenses": [date(2026, 3, 2), date(2026, 3, 4)],
+    }
+    periods = periods_containing(date(2026, 3, 2), date(2026, 3, 4), date(2026, 3, 4))
+    kpis = [
+        KPIS[kpi_id] for kpi_id in ["revenue", "expenses", "gross_profit", "net_profit", "net_profit_margin"]
+    ]
+    rows = compute_kpi_rows(entities, periods, kpis, loaded_days).sort(ROW_KEY)
+    assert rows.schema == pl.Schema(ROW_SCHEMA)
+    month = (date(2026, 3, 1), date(2026, 3, 4))  # to date: 03-01 was never loaded, so never complete
+    expected_month = expected_frame(
+        [
+            ("revenue", "month", *month, count(100 + 50 + 30), 3, False),  # its own 3 days
+            ("expenses", "month", *month, count(10 + 5 + 4), 2, False),  # its own 2 days
+            # the 2 common days 03-02 and 03-04: revenue 100 + 30, cogs 10 + 5, every expense 10 + 5 + 4;
+            # not 180 - 15 (03-03's revenue 50 without that day's expenses)
+            ("gross_profit", "month", *month, count((100 + 30) - (10 + 5)), 2, False),
+            ("net_profit", "month", *month, count((100 + 30) - (10 + 5 + 4)), 2, False),
+            ("net_profit_margin", "month", *month, ratio((100 + 30) - (10 + 5 + 4), 100 + 30), 2, False),
+        ]
+    )
+    assert_frame_equal(select(rows, grain="month"), expected_month)
+    day = (date(2026, 3, 3), date(2026, 3, 3))
+    expected_day = expected_frame(
+        [
+            ("revenue", "day", *day, count(50), 1, True),
+            # expenses not loaded on 03-03: no value (not 7, not 0), and no gross profit either
+            ("expenses", "day", *day, count(None), 0, False),
+            ("gross_profit", "day", *day, count(None), 0, False),
+            ("net_profit", "day", *day, count(None), 0, False),
+            ("net_profit_margin", "day", *day, (None, None, None), 0, False),
+        ]
+    )
+    assert_frame_equal(select(rows, grain="day").filter(pl.col("period_start") == day[0]), expected_day)
+    march_2 = one(rows.filter(pl.col("period_start") == date(2026, 3, 2)), "gross_profit", "day")
+    assert (march_2["value"], march_2["days_covered"], march_2["is_complete"]) == (100 - 10, 1, True)
+
+
+EMPLOYEES_FEBRUARY = [
+    ("p", date(2024, 1, 1), None, "ops", None),
+    ("q", date(2026, 2, 10), None, "ops", None),  # hired in February
+    ("r", date(2024, 1, 1), date(2026, 2, 20), "ops", "voluntary"),  # leaves in February
+]
+# February 2026: H0(01-31) = {p, r} = 2, H1(02-28) = {p, q} = 2, average (2 + 2) / 2 = 2
+
+
+def test_revenue_per_employee_covers_revenues_days_and_headcount_the_days_the_runs_covered() -> None:
+    entities = {
+        "revenue_transactions": entity(
+            "revenue_transactions",
+            [
+                ("t1", date(2026, 2, 1), "c1", 60.0),
+                ("t2", date(2026, 2, 14), "c1", 500.0),  # 02-14 not loaded: left out
+                ("t3", date(2026, 2, 28), "c2", 40.0),
+            ],
+        ),
+        "employees": entity("employees", EMPLOYEES_FEBRUARY),
+    }
+    periods = periods_containing(date(2026, 2, 1), date(2026, 2, 28), date(2026, 2, 28))
+    # revenue loaded on February but the 14th and 15th: 28 - 2 = 26 days; kpi_values computed (the
+    # snapshot-only KPIs' days) on February but the 20th: 27 days. Employees are a snapshot: no days.
+    loaded_days = {
+        "revenue_transactions": days_of(
+            date(2026, 2, 1), date(2026, 2, 28), date(2026, 2, 14), date(2026, 2, 15)
+        )
+    }
+    kpi_days = days_of(date(2026, 2, 1), date(2026, 2, 28), date(2026, 2, 20))
+    kpis = [KPIS["revenue_per_employee"], KPIS["headcount"], KPIS["hires"]]
+    rows = compute_kpi_rows(entities, periods, kpis, loaded_days, kpi_days).sort(ROW_KEY)
+    february = (date(2026, 2, 1), date(2026, 2, 28))
+    expected = expected_frame(
+        [
+            ("headcount", "month", *february, count(2), 27, False),  # {p, q}; the 20th not covered
+            ("hires", "month", *february, count(1), 27, False),  # {q}
+            # revenue 60 + 40 over its 26 days, over the average headcount 2
+            ("revenue_per_employee", "month", *february, ratio(60 + 40, (2 + 2) / 2), 26, False),
+        ]
+    )
+    assert_frame_equal(select(rows, grain="month"), expected)
+    # 02-10: loaded for revenue (no sales) and covered by a run. H0(02-09) = {p, r} = 2,
+    # H1(02-10) = {p, q, r} = 3, hires {q} = 1
+    day = (date(2026, 2, 10), date(2026, 2, 10))
+    assert_frame_equal(
+        select(rows, grain="day").filter(pl.col("period_start") == day[0]),
+        expected_frame(
+            [
+                ("headcount", "day", *day, count(3), 1, True),
+                ("hires", "day", *day, count(1), 1, True),
+                ("revenue_per_employee", "day", *day, ratio(0, (2 + 3) / 2), 1, True),
+            ]
+        ),
+    )
+    # 02-14: revenue not loaded, so no revenue per employee (its denominator, a snapshot, is still there);
+    # headcount covers 02-14, a day the runs covered. H0(02-13) = H1(02-14) = {p, q, r} = 3
+    day = (date(2026, 2, 14), date(2026, 2, 14))
+    assert_frame_equal(
+        select(rows, grain="day").filter(pl.col("period_start") == day[0]),
+        expected_frame(
+            [
+                ("headcount", "day", *day, count(3), 1, True),
+                ("hires", "day", *day, count(0), 1, True),
+                ("revenue_per_employee", "day", *day, (None, None, (3 + 3) / 2), 0, False),
+            ]
+        ),
+    )
+
+
+def test_a_snapshot_only_kpi_with_every_day_of_the_month_run_is_complete() -> None:
+    periods = periods_containing(date(2026, 2, 1), date(2026, 2, 28), date(2026, 2, 28))
+    rows = compute_kpi_rows(
+        {"employees": entity("employees", EMPLOYEES_FEBRUARY)},
+        periods,
+        [KPIS["headcount"]],
+        {},  # no dated entity loaded: headcount does not need one
+        days_of(date(2026, 2, 1), date(2026, 2, 28)),
+    )
+    assert_frame_equal(
+        select(rows, grain="month"),
+        expected_frame([("headcount", "month", date(2026, 2, 1), date(2026, 2, 28), count(2), 28, True)]),
+    )
+    # the quarter to 02-28: January was not run, so 28 of its 31 + 28 days; the quarter is to date anyway
+    quarter = one(rows, "headcount", "quarter")
+    assert (quarter["days_covered"], quarter["is_complete"]) == (28, False)
+
+
+def test_compute_kpi_rows_with_no_loaded_days_counts_every_day(worked_rows: pl.DataFrame) -> None:
+    # loaded_days None: every day of every period counts, as in the worked example
+    entities = {
+        "revenue_transactions": entity("revenue_transactions", TRANSACTIONS),
+        "expenses": entity("expenses", EXPENSE_ROWS),
+        "customers": entity("customers", CUSTOMER_ROWS),
+        "survey_responses": entity("survey_responses", SURVEY_ROWS),
+        "employees": entity("employees", EMPLOYEE_ROWS),
+    }
+    periods = periods_containing(RUN_DAY, RUN_DAY, LATEST)
+    rows = compute_kpi_rows(entities, periods, list(KPI_LIST)).sort(ROW_KEY)
+    assert_frame_equal(rows, worked_rows)
+
+
+def test_compute_kpi_rows_of_no_kpi_is_an_empty_frame_with_the_output_schema() -> None:
+    periods = periods_containing(date(2026, 3, 1), date(2026, 3, 1), date(2026, 3, 1))
+    assert_frame_equal(compute_kpi_rows({}, periods, [], {}), pl.DataFrame(schema=ROW_SCHEMA))

@@ -1,4 +1,5 @@
-"""kpi.periods: calendar periods of the four grains and the periods a run of days has to (re)compute.
+"""kpi.periods: calendar periods of the four grains, the periods a run of days has to (re)compute, and
+the periods a row is compared with (previous, a year ago) and compares itself with (following).
 
 Every expected date below is read off a calendar by hand (2024 and 2000 are leap years, 2026 and 2100
 are not), never computed with the code under test.
@@ -22,6 +23,7 @@ from kpi.periods import (
     period_start,
     periods_containing,
     previous_period_start,
+    shifted_period_start,
 )
 
 SCHEMA = {
@@ -334,3 +336,159 @@ def test_periods_containing_covers_the_range_once_per_grain(first: date, span: i
             calendar_end = oracle_end(start, grain)
             assert complete == (calendar_end <= latest)
             assert end == (calendar_end if complete else latest)
+
+
+def test_more_days_outside_the_range_add_the_periods_holding_them() -> None:
+    # a run of 2026-05-17 (latest loaded 2026-05-31) that moved rows away from 2025-12-31, 2026-02-10,
+    # 2026-05-25 and its own day 2026-05-17: each adds the periods holding it, once
+    periods = periods_containing(
+        date(2026, 5, 17),
+        date(2026, 5, 17),
+        date(2026, 5, 31),
+        [date(2026, 2, 10), date(2025, 12, 31), date(2026, 5, 25), date(2026, 5, 17)],
+    )
+    expected = expected_periods(
+        [
+            ("day", date(2025, 12, 31), date(2025, 12, 31), True),
+            ("day", date(2026, 2, 10), date(2026, 2, 10), True),
+            ("day", date(2026, 5, 17), date(2026, 5, 17), True),
+            ("day", date(2026, 5, 25), date(2026, 5, 25), True),
+            ("month", date(2025, 12, 1), date(2025, 12, 31), True),
+            ("month", date(2026, 2, 1), date(2026, 2, 28), True),  # not January, March nor April
+            ("month", date(2026, 5, 1), date(2026, 5, 31), True),  # May once
+            ("quarter", date(2025, 10, 1), date(2025, 12, 31), True),
+            ("quarter", date(2026, 1, 1), date(2026, 3, 31), True),
+            ("quarter", date(2026, 4, 1), date(2026, 5, 31), False),  # to date
+            ("year", date(2025, 1, 1), date(2025, 12, 31), True),
+            ("year", date(2026, 1, 1), date(2026, 5, 31), False),
+        ]
+    )
+    assert_frame_equal(sorted_periods(periods), expected)
+
+
+def test_no_more_days_gives_the_range_alone() -> None:
+    assert_frame_equal(
+        periods_containing(date(2026, 5, 17), date(2026, 5, 17), date(2026, 5, 31), []),
+        periods_containing(date(2026, 5, 17), date(2026, 5, 17), date(2026, 5, 31)),
+    )
+
+
+# --- shifted_period_start ---------------------------------------------------------------------------
+
+
+def shifted(grain: str, start: date, shift: str) -> date | None:
+    frame = pl.DataFrame(
+        {"grain": [grain], "start": [start]}, schema={"grain": pl.String(), "start": pl.Date()}
+    )
+    result = frame.select(shifted_period_start(pl.col("grain"), pl.col("start"), shift))
+    assert result.columns == ["period_start"]
+    assert result.schema["period_start"] == pl.Date()
+    return result.item()
+
+
+@pytest.mark.parametrize(
+    ("shift", "grain", "start", "expected"),
+    [
+        # previous: the calendar-aligned period before
+        ("previous", "day", date(2026, 5, 17), date(2026, 5, 16)),
+        ("previous", "day", date(2024, 3, 1), date(2024, 2, 29)),  # leap year
+        ("previous", "day", date(2026, 3, 1), date(2026, 2, 28)),
+        ("previous", "day", date(2026, 5, 1), date(2026, 4, 30)),  # a 30-day month's end
+        ("previous", "day", date(2026, 1, 1), date(2025, 12, 31)),
+        ("previous", "month", date(2024, 3, 1), date(2024, 2, 1)),
+        ("previous", "month", date(2026, 1, 1), date(2025, 12, 1)),
+        ("previous", "quarter", date(2026, 1, 1), date(2025, 10, 1)),
+        ("previous", "quarter", date(2026, 7, 1), date(2026, 4, 1)),
+        ("previous", "year", date(2024, 1, 1), date(2023, 1, 1)),
+        # year ago: 364 days (52 weeks, the same weekday) for a day; 12 months for the others
+        ("year_ago", "day", date(2026, 5, 17), date(2025, 5, 18)),  # Sunday, Sunday
+        ("year_ago", "day", date(2024, 2, 29), date(2023, 3, 2)),  # leap day, Thursday -> Thursday
+        ("year_ago", "day", date(2025, 2, 28), date(2024, 3, 1)),  # 365 days back would be the leap day
+        ("year_ago", "day", date(2025, 3, 1), date(2024, 3, 2)),
+        ("year_ago", "day", date(2026, 1, 1), date(2025, 1, 2)),
+        ("year_ago", "day", date(2025, 12, 31), date(2025, 1, 1)),
+        ("year_ago", "month", date(2024, 2, 1), date(2023, 2, 1)),
+        ("year_ago", "month", date(2025, 2, 1), date(2024, 2, 1)),
+        ("year_ago", "month", date(2026, 1, 1), date(2025, 1, 1)),
+        ("year_ago", "quarter", date(2026, 4, 1), date(2025, 4, 1)),
+        ("year_ago", "quarter", date(2026, 1, 1), date(2025, 1, 1)),
+        ("year_ago", "year", date(2024, 1, 1), date(2023, 1, 1)),
+        # following_previous: the period whose previous period this is
+        ("following_previous", "day", date(2024, 2, 28), date(2024, 2, 29)),
+        ("following_previous", "day", date(2024, 2, 29), date(2024, 3, 1)),
+        ("following_previous", "day", date(2026, 2, 28), date(2026, 3, 1)),
+        ("following_previous", "day", date(2026, 3, 31), date(2026, 4, 1)),
+        ("following_previous", "day", date(2025, 12, 31), date(2026, 1, 1)),
+        ("following_previous", "month", date(2024, 1, 1), date(2024, 2, 1)),
+        ("following_previous", "month", date(2025, 12, 1), date(2026, 1, 1)),
+        ("following_previous", "quarter", date(2025, 10, 1), date(2026, 1, 1)),
+        ("following_previous", "quarter", date(2026, 4, 1), date(2026, 7, 1)),
+        ("following_previous", "year", date(2025, 1, 1), date(2026, 1, 1)),
+        # following_year_ago: the period whose year ago this is
+        ("following_year_ago", "day", date(2023, 3, 2), date(2024, 2, 29)),
+        ("following_year_ago", "day", date(2024, 3, 1), date(2025, 2, 28)),
+        ("following_year_ago", "day", date(2024, 2, 29), date(2025, 2, 27)),
+        ("following_year_ago", "day", date(2025, 12, 31), date(2026, 12, 30)),
+        ("following_year_ago", "day", date(2026, 1, 1), date(2026, 12, 31)),
+        ("following_year_ago", "month", date(2024, 2, 1), date(2025, 2, 1)),
+        ("following_year_ago", "month", date(2025, 12, 1), date(2026, 12, 1)),
+        ("following_year_ago", "quarter", date(2025, 10, 1), date(2026, 10, 1)),
+        ("following_year_ago", "year", date(2024, 1, 1), date(2025, 1, 1)),
+    ],
+)
+def test_shifted_period_start(shift: str, grain: str, start: date, expected: date) -> None:
+    assert shifted(grain, start, shift) == expected
+
+
+@pytest.mark.parametrize("shift", ["previous", "year_ago", "following_previous", "following_year_ago"])
+def test_a_window_has_no_shifted_period(shift: str) -> None:
+    # an objective's window (grain "window") is not a calendar period: null, not a guess
+    assert shifted("window", date(2026, 1, 15), shift) is None
+
+
+def test_shifted_period_start_row_by_row_over_mixed_grains() -> None:
+    frame = pl.DataFrame(
+        [
+            ("day", date(2024, 2, 29)),
+            ("month", date(2024, 2, 1)),
+            ("quarter", date(2024, 1, 1)),
+            ("year", date(2024, 1, 1)),
+            ("window", date(2024, 1, 1)),
+        ],
+        schema={"grain": pl.String(), "start": pl.Date()},
+        orient="row",
+    )
+    previous = frame.select(shifted_period_start(pl.col("grain"), pl.col("start"), "previous"))
+    year_ago = frame.select(shifted_period_start(pl.col("grain"), pl.col("start"), "year_ago"))
+    assert previous["period_start"].to_list() == [
+        date(2024, 2, 28),
+        date(2024, 1, 1),
+        date(2023, 10, 1),
+        date(2023, 1, 1),
+        None,
+    ]
+    assert year_ago["period_start"].to_list() == [
+        date(2023, 3, 2),
+        date(2023, 2, 1),
+        date(2023, 1, 1),
+        date(2023, 1, 1),
+        None,
+    ]
+
+
+@settings(max_examples=50, deadline=None)
+@given(day=st.dates(min_value=date(1901, 1, 1), max_value=date(2199, 12, 31)), grain=st.sampled_from(GRAINS))
+def test_shifts_are_calendar_periods_and_following_undoes_them(day: date, grain) -> None:
+    start = oracle_start(day, grain)
+    previous = shifted(grain, start, "previous")
+    year_ago = shifted(grain, start, "year_ago")
+    # the previous period ends the day before this one starts
+    assert oracle_end(previous, grain) == start - timedelta(days=1)
+    assert previous == previous_period_start(start, grain)
+    if grain == "day":
+        assert start - year_ago == timedelta(days=364)
+        assert year_ago.weekday() == start.weekday()
+    else:
+        assert (year_ago.year, year_ago.month, year_ago.day) == (start.year - 1, start.month, 1)
+    assert shifted(grain, previous, "following_previous") == start
+    assert shifted(grain, year_ago, "following_year_ago") == start
