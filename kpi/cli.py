@@ -50,16 +50,17 @@ def _run(config_path: Path, first: date, last: date, single_run: bool = False):
     from kpi.runner import run_partitions
 
     def report(outcome) -> None:
+        counts = [
+            f"{outcome.quarantined} row(s) quarantined" if outcome.quarantined else "",
+            f"{outcome.undated} row(s) without a usable date" if outcome.undated else "",
+        ]
+        note = f" ({', '.join(filter(None, counts))}: see table quarantine)" if any(counts) else ""
         if outcome.success:
-            note = (
-                f" ({outcome.quarantined} row(s) quarantined: see table quarantine)"
-                if outcome.quarantined
-                else ""
-            )
             console.print(f"  {outcome.partition} [green]ok[/green]{escape(note)}", highlight=False)
         else:
             console.print(
-                f"  {outcome.partition} [red]failed[/red]: {escape(outcome.error or '')}", highlight=False
+                f"  {outcome.partition} [red]failed[/red]: {escape(outcome.error or '')}{escape(note)}",
+                highlight=False,
             )
 
     from kpi.runner import ensure_dagster_home

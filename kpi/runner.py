@@ -27,20 +27,27 @@ class PartitionOutcome:
     run_id: str
     error: str | None
     quarantined: int = 0
-    """Source rows the run's checks quarantined (table quarantine)."""
+    """Source rows of the run's days that its checks quarantined (table quarantine)."""
+    undated: int = 0
+    """Source rows of no day (unreadable or future dates) the run found, quarantined with a null partition."""
 
 
-def quarantined_rows(config: PipelineConfig, run_id: str) -> int:
+def quarantined_rows(config: PipelineConfig, run_id: str) -> tuple[int, int]:
+    """(rows of the run's days, rows of no day) that the run `run_id` quarantined."""
     import sqlalchemy as sa
 
     from kpi.warehouse import Warehouse, quarantine
 
     warehouse = Warehouse(config.warehouse_url())
     warehouse.create_tables()
+    of_no_day = quarantine.c.partition.is_(None)
     with warehouse.engine.connect() as connection:
-        return connection.execute(
-            sa.select(sa.func.count()).select_from(quarantine).where(quarantine.c.run_id == run_id)
-        ).scalar_one()
+        dated, undated = connection.execute(
+            sa.select(
+                sa.func.sum(sa.case((of_no_day, 0), else_=1)), sa.func.sum(sa.case((of_no_day, 1), else_=0))
+            ).where(quarantine.c.run_id == run_id)
+        ).one()
+    return int(dated or 0), int(undated or 0)
 
 
 def _run_error(result: dg.ExecuteInProcessResult) -> str:
@@ -143,7 +150,7 @@ def run_partitions(
             result.success,
             result.run_id,
             None if result.success else _run_error(result),
-            quarantined_rows(config, result.run_id),
+            *quarantined_rows(config, result.run_id),
         )
         on_outcome(outcome)
         outcomes.append(outcome)

@@ -51,8 +51,13 @@ def extract_source(
             schema = frame.lazy().collect_schema()
             for name in PROTOCOL_COLUMNS:
                 schema.pop(name, None)
-            drift = schema_drift(schema, source.source_columns, source.name) if schema.names() else None
-            if drift:  # (an empty SQL result has no columns to compare)
+            untyped = (
+                [name for name in frame.columns if frame[name].null_count() == frame.height]
+                if isinstance(frame, pl.DataFrame)
+                else []
+            )
+            drift = schema_drift(schema, source.source_columns, source.name, untyped)
+            if drift:
                 raise MappingError(drift)
     source_format = value_format(config, source)
     mapped = MappedRows.concat(

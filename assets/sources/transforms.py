@@ -9,7 +9,7 @@ no day: it comes back with every window, with a null `day`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -265,9 +265,12 @@ def source_type_name(dtype: pl.DataType) -> str:
     return next((name for name, types in SOURCE_TYPES.items() if isinstance(dtype, types)), str(dtype))
 
 
-def schema_drift(schema: pl.Schema, declared: Mapping[str, str], source_name: str) -> str | None:
+def schema_drift(
+    schema: pl.Schema, declared: Mapping[str, str], source_name: str, untyped: Collection[str] = ()
+) -> str | None:
     """What differs between an extract's columns and the columns its config declares (`source_columns`),
-    or None. An all-text extract (CSV) is compared by names only: its values are typed later."""
+    or None. An all-text extract (CSV) is compared by names only: its values are typed later; so are
+    the `untyped` columns (no value to tell their type by: all null)."""
     problems = []
     for column, expected in declared.items():
         if column not in schema:
@@ -277,7 +280,7 @@ def schema_drift(schema: pl.Schema, declared: Mapping[str, str], source_name: st
     ]
     if not all(isinstance(dtype, pl.String) for dtype in schema.values()):
         for column, expected in declared.items():
-            if column in schema and source_type_name(schema[column]) != expected:
+            if column in schema and column not in untyped and source_type_name(schema[column]) != expected:
                 problems.append(
                     f"column {column!r} is {source_type_name(schema[column])}, expected {expected}"
                 )

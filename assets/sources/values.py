@@ -52,10 +52,15 @@ class ValueFormat:
 def nulls_applied(frame: pl.LazyFrame, value_format: ValueFormat) -> pl.LazyFrame:
     """Text columns trimmed of padding (`"M "`), and the source's null markers as null.
 
-    Shape: the same columns and types as `frame`; only String columns change.
+    Shape: the same columns as `frame`; categorical columns (Parquet dictionaries) become String, the
+    text they hold; only text columns change.
     """
     markers = list(value_format.null_values)
-    text_columns = [name for name, dtype in frame.collect_schema().items() if isinstance(dtype, pl.String)]
+    schema = frame.collect_schema()
+    text_columns = [
+        name for name, dtype in schema.items() if isinstance(dtype, pl.String | pl.Categorical | pl.Enum)
+    ]
+    frame = frame.with_columns(pl.col(name).cast(pl.String()) for name in text_columns)
     return frame.with_columns(
         pl.when(pl.col(name).str.strip_chars().is_in(markers))
         .then(None)
@@ -100,6 +105,13 @@ def text_to_float(text: pl.Expr, value_format: ValueFormat) -> pl.Expr:
     return pl.when(readable).then(plain.cast(pl.Float64(), strict=False))
 
 
+def _nothing(column: str, dtype: pl.DataType) -> pl.Expr:
+    """Null of `dtype` on every row of `column` (a bare literal would make a one-row frame)."""
+    return (
+        pl.when(pl.col(column).is_null()).then(pl.lit(None, dtype=dtype)).otherwise(pl.lit(None, dtype=dtype))
+    )
+
+
 def _whole(number: pl.Expr) -> pl.Expr:
     return number.is_finite() & (number == number.floor()) & number.is_between(*INT64_RANGE)
 
@@ -124,14 +136,14 @@ def to_integer(column: str, source_type: pl.DataType, value_format: ValueFormat)
                 number.cast(pl.Int64(), strict=False)
             ),
         )
-    return pl.lit(None, dtype=pl.Int64())
+    return _nothing(column, pl.Int64())
 
 
 def to_float(column: str, source_type: pl.DataType, value_format: ValueFormat) -> pl.Expr:
     """A Float64 from a float, an integer the float holds exactly, a decimal, or text written as a number."""
     value = pl.col(column)
-    if source_type.is_float():
-        return value.cast(pl.Float64())
+    if source_type.is_float():  # NaN and infinity are no amounts: the row is rejected
+        return pl.when(value.is_finite()).then(value.cast(pl.Float64()))
     if source_type.is_integer():
         return pl.when(value.abs() <= FLOAT_EXACT_INTEGERS).then(value.cast(pl.Float64()))
     if isinstance(source_type, pl.Decimal):
@@ -139,7 +151,7 @@ def to_float(column: str, source_type: pl.DataType, value_format: ValueFormat) -
         return value.cast(pl.Float64())
     if isinstance(source_type, pl.String):
         return text_to_float(value, value_format)
-    return pl.lit(None, dtype=pl.Float64())
+    return _nothing(column, pl.Float64())
 
 
 def to_boolean(column: str, source_type: pl.DataType) -> pl.Expr:
@@ -152,7 +164,7 @@ def to_boolean(column: str, source_type: pl.DataType) -> pl.Expr:
     if isinstance(source_type, pl.String):
         lowered = value.str.strip_chars().str.to_lowercase()
         return pl.when(lowered.is_in(TRUE_TEXT)).then(True).when(lowered.is_in(FALSE_TEXT)).then(False)
-    return pl.lit(None, dtype=pl.Boolean())
+    return _nothing(column, pl.Boolean())
 
 
 def to_text(column: str, source_type: pl.DataType) -> pl.Expr:
@@ -161,23 +173,31 @@ def to_text(column: str, source_type: pl.DataType) -> pl.Expr:
     if isinstance(source_type, pl.String):
         return value
     if isinstance(source_type, pl.List | pl.Array | pl.Struct | pl.Object | pl.Binary):
-        return pl.lit(None, dtype=pl.String())  # a nested value is no text: the row is rejected
+        return _nothing(column, pl.String())  # a nested value is no text: the row is rejected
     return value.cast(pl.String(), strict=False)
 
 
 def to_date(column: str, source_type: pl.DataType, value_format: ValueFormat) -> pl.Expr:
     """A date in the reporting time zone from a date, a timestamp, or text (ISO, or `date_format`)."""
     value = pl.col(column)
-    timezone = value_format.timezone
     if isinstance(source_type, pl.Date):
         return value
     if isinstance(source_type, pl.Datetime):
         if source_type.time_zone is None:  # a naive timestamp is taken as reporting-time-zone local time
             return value.dt.date()
-        return value.dt.convert_time_zone(timezone).dt.date()
+        return value.dt.convert_time_zone(value_format.timezone).dt.date()
     if not isinstance(source_type, pl.String):
-        return pl.lit(None, dtype=pl.Date())  # a number is no date (20260105 needs a date_format as text)
-    text = value.str.strip_chars()
+        return _nothing(column, pl.Date())  # a number is no date (20260105 needs a date_format as text)
+    return _four_digit_years(_text_to_date(value.str.strip_chars(), value_format))
+
+
+def _four_digit_years(day: pl.Expr) -> pl.Expr:
+    """Years before 1000 come from a two-digit year read by %Y (`05.01.26` as year 26): no such date."""
+    return pl.when(day.dt.year() >= 1000).then(day)
+
+
+def _text_to_date(text: pl.Expr, value_format: ValueFormat) -> pl.Expr:
+    timezone = value_format.timezone
     date_format = value_format.date_format
     if date_format and not any(directive in date_format for directive in TIME_DIRECTIVES):
         return text.str.to_date(date_format, strict=False, exact=True)
@@ -210,7 +230,7 @@ def to_type(column: str, source_type: pl.DataType, target: pl.DataType, value_fo
     Raises TypeError for a target type no entity uses.
     """
     if isinstance(source_type, pl.Null):
-        return pl.lit(None, dtype=target)
+        return _nothing(column, target)
     if isinstance(target, pl.Date):
         return to_date(column, source_type, value_format)
     if isinstance(target, pl.Int64):

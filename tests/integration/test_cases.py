@@ -9,7 +9,6 @@ without the local MariaDB / PostgreSQL a test needs) the test is skipped, and fa
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import sqlite3
@@ -26,22 +25,14 @@ import sqlalchemy as sa
 import yaml
 
 from kpi.runner import PartitionOutcome, run_partitions
-from tests.conftest import write_config
+from tests.conftest import unavailable, write_config
 
 CASES = Path(__file__).resolve().parents[3] / "shared" / "cases"
-IN_CI = os.environ.get("CI") == "true"
 MARIADB = "mysql+pymysql://root@127.0.0.1:3306"
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 IGNORED_COLUMNS = {"computed_at", "run_id", "quarantined_at", "loaded_at", "checked_at"}
 ENTITY_TABLES = ["revenue_transactions", "expenses", "customers", "survey_responses", "employees"]
 D = date  # short dates in the hand arithmetic below
-
-
-def unavailable(reason: str) -> None:
-    """Skip, or fail under CI, where what a test needs is not here."""
-    if IN_CI:
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -11,13 +11,17 @@ import pytest
 import sqlalchemy as sa
 
 from kpi.runner import run_partitions
-from tests.conftest import write_config
+from tests.conftest import unavailable, write_config
 
 REALDATA = Path(__file__).resolve().parents[3] / "shared" / "realdata"
 HR = REALDATA / "hrdataset_v14" / "HRDataset_v14.csv"
 SUPERSTORE = REALDATA / "superstore" / "Sample - Superstore.csv"
 
-pytestmark = pytest.mark.skipif(not REALDATA.is_dir(), reason=f"the public data sets are not at {REALDATA}")
+
+@pytest.fixture(autouse=True)
+def public_data_sets() -> None:
+    if not REALDATA.is_dir():
+        unavailable(f"the public data sets are not at {REALDATA}")
 
 
 def query(directory: Path, sql: str) -> list[tuple]:

@@ -31,11 +31,11 @@ WINDOW_WITH_SLACK = [date(2026, 1, day) for day in range(3, 8)]
 
 
 def files(tmp_path: Path, path: str, **options: str) -> FilesConnector:
-    return FilesConnector("exports", FilesOptions(path=path, **options), tmp_path)
+    return FilesConnector("exports", FilesOptions.model_validate({"path": path, **options}), tmp_path)
 
 
-def sql(base_dir: Path, **options: str) -> SqlConnector:
-    return SqlConnector("erp", SqlOptions(**options), base_dir)
+def sql(base_dir: Path, **options: object) -> SqlConnector:
+    return SqlConnector("erp", SqlOptions.model_validate(options), base_dir)
 
 
 def collect(frames: Iterator[pl.DataFrame | pl.LazyFrame]) -> list[pl.DataFrame]:
@@ -137,9 +137,9 @@ def test_an_explicit_format_overrides_the_extension(tmp_path: Path) -> None:
 
 def test_files_options_reject_unknown_keys_and_formats() -> None:
     with pytest.raises(pydantic.ValidationError, match="sep"):
-        FilesOptions(path="a.csv", sep=";")
+        FilesOptions.model_validate({"path": "a.csv", "sep": ";"})
     with pytest.raises(pydantic.ValidationError, match="format"):
-        FilesOptions(path="a.csv", format="xlsx")
+        FilesOptions.model_validate({"path": "a.csv", "format": "xlsx"})
 
 
 # --- sql: options --------------------------------------------------------------------------------
@@ -213,6 +213,7 @@ def test_sqlite_query_with_a_window_and_date_column_option(tmp_path: Path, sqlit
         url="sqlite:///data/erp.sqlite",
         query="SELECT invoice_no, invoice_date AS booked, total * 2 AS doubled FROM invoices",
         date_column="booked",
+        filter_at_source=True,
     )
     # options.date_column wins over the column the mapping names.
     frame = pl.concat(collect(connector.extract(WINDOW, "not_a_column")))
@@ -237,13 +238,26 @@ def test_an_empty_result_yields_one_empty_frame(tmp_path: Path, sqlite_erp: Path
     assert frames[0].height == 0
 
 
-def test_a_dated_extract_without_a_date_column_names_the_source(tmp_path: Path, sqlite_erp: Path) -> None:
+def test_a_dated_extract_without_a_date_column_returns_every_row(tmp_path: Path, sqlite_erp: Path) -> None:
+    # Nothing to filter on at the source: all ten rows are read, and the mapping cuts the window.
     connector = sql(tmp_path, url="sqlite:///data/erp.sqlite", table="invoices")
-    with pytest.raises(SourceError) as raised:
-        list(connector.extract(WINDOW, None))
-    message = str(raised.value)
-    assert "source 'erp'" in message
-    assert "set options.date_column" in message
+    frame = pl.concat(collect(connector.extract(WINDOW, None)))
+    assert frame.rows() == [
+        ("inv-1", "2026-01-01", 1.0),
+        ("inv-2", "2026-01-02", 2.0),
+        ("inv-3", "2026-01-03", 3.0),
+        ("inv-4", "2026-01-04", 4.0),
+        ("inv-5", "2026-01-05", 5.0),
+        ("inv-6", "2026-01-06", 6.0),
+        ("inv-7", "2026-01-07", 7.0),
+        ("inv-8", "2026-01-08", 8.0),
+        ("inv-9", "2026-01-09", 9.0),
+        ("inv-10", "2026-01-10", 10.0),
+    ]
+    assert connector.window_pushed_down is False
+    assert connector.window_note == (
+        "window not pushed down: no date column is mapped; all rows read and cut after parsing"
+    )
 
 
 def test_a_failing_query_names_the_source_and_the_database(tmp_path: Path, sqlite_erp: Path) -> None:
@@ -292,7 +306,9 @@ def test_server_date_column_table_with_a_window(tmp_path: Path, server_table: tu
 
 def test_server_date_column_query_with_a_window(tmp_path: Path, server_table: tuple[str, str]) -> None:
     url, table = server_table
-    connector = sql(tmp_path, url=url, query=f"SELECT invoice_no, invoice_date FROM {table}")
+    connector = sql(
+        tmp_path, url=url, query=f"SELECT invoice_no, invoice_date FROM {table}", filter_at_source=True
+    )
     frame = pl.concat(collect(connector.extract(WINDOW, "invoice_date"))).sort("invoice_date")
     assert frame.rows() == [(f"inv-{day.day}", day) for day in WINDOW_WITH_SLACK]
 

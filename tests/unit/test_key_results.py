@@ -29,16 +29,20 @@ def objective(*key_results: tuple[str, str, float, float]) -> ObjectiveConfig:
 
 
 def evaluate(
-    objectives: list[ObjectiveConfig], as_of: date, actuals: dict[str, float | None]
+    objectives: list[ObjectiveConfig],
+    as_of: date,
+    actuals: dict[str, float | None],
+    days_missing: int = 0,
 ) -> dict[str, dict]:
-    """Key results as of one day, the KPI over [START, min(as_of, END)] being `actuals[kpi_id]`."""
+    """Key results as of one day, the KPI over [START, min(as_of, END)] being `actuals[kpi_id]`, its
+    window covered but for `days_missing` days."""
     from assets.okr.transforms import key_result_frame
 
     windows = as_of_windows(key_result_frame(objectives), [as_of])
     periods = measured_windows(windows)
     values = pl.DataFrame(
         [
-            (kpi_id, start, end, value)
+            (kpi_id, start, end, value, (end - start).days + 1 - days_missing)
             for kpi_id, value in actuals.items()
             for start, end in periods.select("period_start", "period_end").iter_rows()
         ],
@@ -47,6 +51,7 @@ def evaluate(
             "period_start": pl.Date(),
             "period_end": pl.Date(),
             "value": pl.Float64(),
+            "days_covered": pl.Int64(),
         },
         orient="row",
     )
@@ -152,3 +157,27 @@ def test_on_the_periods_last_day_the_key_result_is_still_inside_it() -> None:
     assert rows["kr"]["status"] == "on_track"
     rows = evaluate([objective(("kr", "revenue", 0, 1000))], date(2026, 1, 11), {"revenue": 950.0})
     assert rows["kr"]["status"] == "missed"
+
+
+@pytest.mark.parametrize(
+    ("as_of", "days_missing", "status"),
+    [
+        (date(2026, 1, 4), 0, "on_track"),  # 4 of 4 days: 0.35 >= 0.40 - 0.10
+        (date(2026, 1, 4), 1, "unknown"),  # 3 of 4 days: half the data is not a trend
+        (date(2026, 1, 12), 1, "unknown"),  # after the end, 9 of 10 days: not missed, unknown
+        (date(2026, 1, 12), 0, "missed"),  # after the end, all 10 days: 0.35 < 1
+    ],
+)
+def test_a_window_not_fully_covered_is_unknown(as_of: date, days_missing: int, status: str) -> None:
+    rows = evaluate([objective(("kr", "revenue", 0, 1000))], as_of, {"revenue": 350.0}, days_missing)
+    row = rows["kr"]
+    window_days = (min(as_of, END) - START).days + 1
+    assert row["days_covered"] == window_days - days_missing
+    assert row["actual"] == 350.0  # the partial actual is still shown
+    assert row["status"] == status
+
+
+def test_an_achieved_target_on_a_partly_covered_window_is_unknown() -> None:
+    # 1000 of 1000 over 3 of the 4 days: the target looks met, but a missing day could be a refund.
+    rows = evaluate([objective(("kr", "revenue", 0, 1000))], date(2026, 1, 4), {"revenue": 1000.0}, 1)
+    assert rows["kr"]["status"] == "unknown"
