@@ -66,6 +66,9 @@ class Connector(ABC):
         self.base_dir = base_dir
         self.window_note: str | None = None
         """What the last `extract` did with its window (filtered at the source or not), for metadata."""
+        self.window_pushed_down = False
+        """True when the last `extract` returned only its window's rows (filtered at the source): the
+        rows of no day it returned are then not all of the source's."""
 
     @abstractmethod
     def extract(

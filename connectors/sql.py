@@ -3,10 +3,14 @@
 Statements are built with SQLAlchemy (names quoted per dialect, values bound), never by formatting
 text. A dated extract pushes its day window down to the database only where that is known to be
 right: a column the database types as a date or timestamp, ISO text on SQLite, or a column the
-config vouches for (`filter_at_source: true`). Otherwise every row is read and the mapping
-(`assets/sources/transforms.py`) cuts the window after parsing the dates. Frames are built one column
-at a time from the driver's values, so a value Polars cannot hold is reported with its column. A
-value the driver itself cannot fetch (a PostgreSQL date of 'infinity', an interval longer than Python's,
+config vouches for (`filter_at_source: true`). A window pushed down also reads every row that has
+no usable date (null; on MySQL/MariaDB also zero and partial dates), whatever the window: the mapping
+quarantines those once, as rows of no day, instead of losing them. Otherwise every row is read and the
+mapping (`assets/sources/transforms.py`) cuts the window after parsing the dates. Frames are built one
+column at a time from the driver's values, so a value Polars cannot hold is reported with its column;
+a column whose values are of mixed types (text among numbers, a MySQL partial date among dates) is
+delivered as text, for the mapping to apply `null_values` and type each row. A value the driver
+itself cannot fetch (a PostgreSQL date of 'infinity', an interval longer than Python's,
 ...) fails the whole fetch without a column: on that error path only, the statement is read again one
 column at a time to name the column and an example value (`SqlConnector.fetch_failure`).
 """
@@ -18,15 +22,14 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 import polars as pl
 import sqlalchemy as sa
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from connectors.base import Connector, ConnectorOptions, ExtractWindow, SourceError
 
@@ -38,6 +41,9 @@ ISO_DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"
 """SQLite text that starts like an ISO date (2026-01-05, 2026-01-05T10:00:00, ...) compares as a date."""
 MYSQL_ZERO_DATE = re.compile(r"^0000-00-00( 00:00:00(\.0+)?)?$")
 """MySQL/MariaDB's "no date": drivers hand it over as text (PyMySQL) or None; it reads as null."""
+MYSQL_NO_DATE_BEFORE = date(1000, 1, 1)
+"""MySQL/MariaDB's first supported date: a date column's values before it are zero dates (0000-00-00)
+or dates of year 0, which no driver reads as dates."""
 MYSQL_DATE_TYPE_CODES = frozenset({7, 10, 12, 14})
 """TIMESTAMP, DATE, DATETIME, NEWDATE in the MySQL protocol (the cursor's type codes, in any driver)."""
 DESCRIBED_TYPES: dict[str, dict[int, pl.DataType]] = {
@@ -91,10 +97,18 @@ INFINITIES = frozenset({"infinity", "-infinity"})
 INFINITY_IN_MESSAGE = re.compile(r"'-?infinity'", re.IGNORECASE)
 """How psycopg names them in its error when the example cannot be found."""
 EXACT_FLOAT_INTEGER = 2**53
-"""Integers beyond this lose digits as a float, so a column mixing them with floats is an error."""
+"""Integers beyond this lose digits as a float, so a column mixing them with floats becomes text."""
+SECRET_QUERY_KEY = re.compile(r"password|pwd|secret|token", re.IGNORECASE)
+"""A URL query parameter whose value is a secret (`sslpassword`, `PWD`, `access_token`, ...)."""
+SECRET_QUERY_KEYS_WHOLE = frozenset({"odbc_connect"})
+"""Query parameters that are a whole connection string (which may hold a password): masked whole."""
+MASK = "***"
 
 
 class SqlOptions(ConnectorOptions):
+    # A URL refused for holding a secret must not be echoed by the error's text (errors() still has it).
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     url: str
     """A SQLAlchemy URL. A relative SQLite/DuckDB path is relative to the config file."""
     password_env: str | None = None
@@ -123,6 +137,12 @@ class SqlOptions(ConnectorOptions):
         if url.password is not None:
             raise ValueError(
                 "url holds a password: remove it, and name the variable holding it in password_env"
+            )
+        secret_keys = sorted(key for key in url.query if is_secret_key(key))
+        if secret_keys:
+            raise ValueError(
+                f"url holds a secret in its query string ({', '.join(secret_keys)}): remove it, and "
+                f"name the variable holding the password in password_env"
             )
         return self
 
@@ -210,6 +230,52 @@ def described_type(dialect_name: str, type_code: object, scale: object) -> pl.Da
     return DESCRIBED_TYPES.get(dialect_name, {}).get(type_code)
 
 
+def exact_text(value: object) -> str | None:
+    """The text of a value of a mixed-type column, without loss: text as it is, integers as
+    str(int), floats as repr(float), decimals as str, dates, times and timestamps in ISO format,
+    booleans as true/false; None for a value with no such text (bytes, ...)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, date | datetime | time):
+        return value.isoformat()
+    return None
+
+
+def is_secret_key(key: str) -> bool:
+    """A URL query parameter whose value is a secret, or may hold one (`odbc_connect`)."""
+    return key.lower() in SECRET_QUERY_KEYS_WHOLE or bool(SECRET_QUERY_KEY.search(key))
+
+
+def masked_url(url: sa.URL) -> str:
+    """`url` as text without its secrets: the password and every secret query parameter as ***."""
+    placeholder = "KPIMASKEDSECRET"
+    query = {key: (placeholder if is_secret_key(key) else value) for key, value in url.query.items()}
+    text = url.set(query=query).render_as_string(hide_password=True)
+    return text.replace(placeholder, MASK)
+
+
+def url_secrets(url: sa.URL) -> list[str]:
+    """The secrets `url` holds: its password, the values of its secret query parameters, and within an
+    `odbc_connect` connection string the values of its secret keys (PWD=...); longest first."""
+    secrets = [str(url.password)] if url.password else []
+    for key, value in url.query.items():
+        if not is_secret_key(key):
+            continue
+        for item in (value,) if isinstance(value, str) else value:
+            secrets.append(item)
+            for part in item.split(";"):
+                name, equals, inner = part.partition("=")
+                if equals and is_secret_key(name.strip()):
+                    secrets.append(inner.strip().strip("{}"))
+    return sorted({secret for secret in secrets if secret}, key=len, reverse=True)
+
+
 def is_date_type(sql_type: sa.types.TypeEngine[Any] | None) -> bool:
     """A date or a timestamp type (DATE, DATETIME, TIMESTAMP and their dialects' subclasses)."""
     return isinstance(sql_type, sa.Date | sa.DateTime)
@@ -232,11 +298,6 @@ class SqlConnector(Connector):
     )
     Options = SqlOptions
     options: SqlOptions
-
-    def __init__(self, source_name: str, options: ConnectorOptions, base_dir: Path) -> None:
-        super().__init__(source_name, options, base_dir)
-        self.window_pushed_down = False
-        """Whether the last dated extract filtered its day window in the database."""
 
     def engine(self) -> sa.Engine:
         """An engine for `options.url`, the password from `password_env`, a relative SQLite/DuckDB path
@@ -263,8 +324,8 @@ class SqlConnector(Connector):
         """Yield the source's rows as frames of at most `batch_size` rows, with the driver's types
         (Decimal columns stay `pl.Decimal`; text dates stay text).
 
-        With a `window`, the rows of `window.source_bounds()` when the window is pushed down, else
-        every row (the mapping cuts the window). `source_date_column` is the mapping of the entity's
+        With a `window`, the rows of `window.source_bounds()` and those of no usable date (see
+        `pushed`) when the window is pushed down, else every row (the mapping cuts the window). `source_date_column` is the mapping of the entity's
         date: a column name, or an expression (then the window is not pushed down unless
         `options.date_column` names a column). Raises SourceError.
         """
@@ -370,7 +431,9 @@ class SqlConnector(Connector):
         type_name = _type_name(sql_type, connection.dialect) if sql_type is not None else None
         if self.options.filter_at_source:
             reason = "filter_at_source is true" + (f", {type_name}" if type_name else "")
-            return self.pushed(statement, column_types, date_column, window, is_date_type(sql_type), reason)
+            return self.pushed(
+                statement, column_types, date_column, window, is_date_type(sql_type), reason, dialect
+            )
         if not column_types:
             return ReadPlan(
                 statement,
@@ -380,13 +443,16 @@ class SqlConnector(Connector):
                 f"text){not_pushed}",
             )
         if dialect == "sqlite":
+            # The GLOB checks the shape of an ISO date, not that it is one: '2026-02-30' passes. That is
+            # fine: such text is compared as text, so it comes back when it sorts inside the window's
+            # bounds, and the mapping quarantines its row as an unreadable date (type:<column>).
             bad, example = connection.execute(
                 sa.select(sa.func.count(), sa.func.min(date_column))
                 .select_from(source)
                 .where(date_column.is_not(None), sa.not_(date_column.op("GLOB")(ISO_DATE_GLOB)))
             ).one()
             if bad == 0:
-                return self.pushed(statement, column_types, date_column, window, False, "ISO text")
+                return self.pushed(statement, column_types, date_column, window, False, "ISO text", dialect)
             return ReadPlan(
                 statement,
                 column_types,
@@ -394,7 +460,7 @@ class SqlConnector(Connector):
                 f"not ISO dates (e.g. {sample(example)}){not_pushed}",
             )
         if is_date_type(sql_type):
-            return self.pushed(statement, column_types, date_column, window, True, str(type_name))
+            return self.pushed(statement, column_types, date_column, window, True, str(type_name), dialect)
         return ReadPlan(
             statement, column_types, note=f"window not pushed down: {column} is {type_name}{not_pushed}"
         )
@@ -407,21 +473,34 @@ class SqlConnector(Connector):
         window: ExtractWindow,
         as_dates: bool,
         reason: str,
+        dialect: str,
     ) -> ReadPlan:
-        """The statement filtered on [first day, day after the last) of `window.source_bounds()`.
+        """The statement filtered on [first day, day after the last) of `window.source_bounds()`, and
+        every row that has no usable date, whatever the window: `col IS NULL`, and on MySQL/MariaDB
+        zero and partial dates (0000-00-00, 2026-00-10, 2026-01-00: before 1000-01-01, or with a zero
+        month or day), which SQL does not see as null. Those rows have no day: each window's extract
+        holds them, and the mapping quarantines them once, under no day (`missing:` or `type:`).
 
         Bound as dates for a date or timestamp column; else as untyped ISO text, which the database
         compares as text (SQLite, text columns) or casts to the column's type (PostgreSQL, MySQL)."""
         first, after_last = window.source_bounds()
-        bounds: tuple[date | str, date | str] = (first, after_last)
         bound_type: sa.types.TypeEngine[Any] = sa.Date() if as_dates else sa.types.NullType()
-        if not as_dates:
-            bounds = (first.isoformat(), after_last.isoformat())
+
+        def bound(name: str, day: date) -> sa.BindParameter[Any]:
+            return sa.bindparam(name, day if as_dates else day.isoformat(), type_=bound_type)
+
+        no_date: list[sa.ColumnElement[bool]] = [date_column.is_(None)]
+        if dialect == "mysql":
+            no_date += [
+                date_column < bound("no_date_before", MYSQL_NO_DATE_BEFORE),
+                sa.func.month(date_column) == 0,
+                sa.func.dayofmonth(date_column) == 0,
+            ]
+        in_window = sa.and_(
+            date_column >= bound("first_day", first), date_column < bound("after_last_day", after_last)
+        )
         return ReadPlan(
-            statement.where(
-                date_column >= sa.bindparam("first_day", bounds[0], type_=bound_type),
-                date_column < sa.bindparam("after_last_day", bounds[1], type_=bound_type),
-            ),
+            statement.where(sa.or_(in_window, *no_date)),
             column_types,
             pushed_down=True,
             note=f"window pushed down on {date_column.key} ({reason})",
@@ -478,21 +557,17 @@ class SqlConnector(Connector):
     ) -> pl.Series:
         """One column of driver values as a Series of the type its values have (`null_type`, else
         String, when all are null). Integers mixed with floats become floats when no digit is lost;
-        values Polars can only hold as objects (UUIDs, ...) become text. On MySQL/MariaDB a zero date
-        in a date column is null. Raises SourceError naming the column and an example value for
-        values of mixed types, text in a date column, text that is not UTF-8, or a value too large."""
+        values Polars can only hold as objects (UUIDs, ...) become text. Values of mixed types (text
+        among numbers, as SQLite stores them; a MySQL partial date, which the driver hands over as
+        text, among dates; an integer a float cannot hold among floats) make a text column of their
+        exact texts (see `exact_text`), which the mapping types row by row. On MySQL/MariaDB a zero
+        date in a date column is null. Raises SourceError naming the column and an example value for
+        text that is not UTF-8, a value Polars cannot hold, or values of mixed types one of which has
+        no exact text (a BLOB among numbers)."""
         if dialect == "mysql" and is_date_column:
             values = [
                 None if isinstance(value, str) and MYSQL_ZERO_DATE.match(value) else value for value in values
             ]
-            text = next((value for value in values if isinstance(value, str)), None)
-            if text is not None:
-                other = next(
-                    (value for value in values if value is not None and not isinstance(value, str)), None
-                )
-                if other is not None:
-                    raise self.mixed_types(name, values)
-                raise self.bad_value(name, text, "is a date column, and this value is not a date")
         present = [value for value in values if value is not None]
         if not present:
             return pl.Series(name, values, dtype=null_type or pl.String())
@@ -500,17 +575,15 @@ class SqlConnector(Connector):
         undecoded = next((value for value in present if isinstance(value, UndecodedText)), None)
         if undecoded is not None:
             raise self.bad_value(name, bytes(undecoded), "holds text that is not UTF-8")
-        if kinds == {int, float}:
-            too_large = next(
-                (v for v in present if isinstance(v, int) and abs(v) > EXACT_FLOAT_INTEGER), None
-            )
-            if too_large is not None:
-                raise self.bad_value(
-                    name, too_large, "mixes floats with an integer a float cannot hold exactly"
-                )
+        if kinds == {int, float} and all(
+            abs(value) <= EXACT_FLOAT_INTEGER for value in present if isinstance(value, int)
+        ):
             values = [None if value is None else float(value) for value in values]
         elif len(kinds) > 1:
-            raise self.mixed_types(name, values)
+            texts = [None if value is None else exact_text(value) for value in values]
+            if any(text is None for text, value in zip(texts, values, strict=True) if value is not None):
+                raise self.mixed_types(name, values)
+            return pl.Series(name, texts, dtype=pl.String())
         not_finite = next((v for v in present if isinstance(v, Decimal) and not v.is_finite()), None)
         if not_finite is not None:
             raise self.bad_value(name, not_finite, "has a value a decimal column cannot hold")
@@ -578,7 +651,7 @@ class SqlConnector(Connector):
             text = f"not found: {text}"
         return SourceError(
             scrub(
-                f"source {self.source_name!r}: query on {url.render_as_string(hide_password=True)!r} "
+                f"source {self.source_name!r}: query on {masked_url(url)!r} "
                 f"failed: {type(cause).__name__}: {text}",
                 url,
             )
@@ -684,13 +757,15 @@ class SqlConnector(Connector):
 
 
 def scrub(text: str, url: sa.URL) -> str:
-    """`text` without the URL's password: the URL rendered with it becomes the URL rendered without
-    it, and any other occurrence of the password (plain or URL-quoted) becomes ***."""
-    text = text.replace(url.render_as_string(hide_password=False), url.render_as_string(hide_password=True))
-    if url.password:
-        password = str(url.password)
-        for form in {password, quote(password, safe=""), quote_plus(password)}:
-            text = text.replace(form, "***")
+    """`text` without the URL's secrets (its password, secret query parameters: see `masked_url`):
+    the URL rendered with them becomes the URL rendered without them, and any other occurrence of a
+    secret (plain or URL-quoted) becomes ***."""
+    masked = masked_url(url)
+    for rendered in (url.render_as_string(hide_password=False), url.render_as_string(hide_password=True)):
+        text = text.replace(rendered, masked)
+    for secret in url_secrets(url):
+        for form in sorted({secret, quote(secret, safe=""), quote_plus(secret)}, key=len, reverse=True):
+            text = text.replace(form, MASK)
     return text
 
 

@@ -262,6 +262,10 @@ class PipelineConfig(StrictModel):
     def sources_for(self, entity: str) -> list[SourceConfig]:
         return [source for source in self.sources if source.entity == entity]
 
+    def sources_by_entity(self) -> dict[str, list[str]]:
+        """The names of each provided entity's sources, entities in DESIGN.md's order."""
+        return {name: [source.name for source in self.sources_for(name)] for name in self.entities}
+
     @property
     def entities(self) -> list[str]:
         """The canonical entities some source provides, in DESIGN.md's order."""

@@ -40,7 +40,11 @@ def quarantined_rows(config: PipelineConfig, run_id: str) -> tuple[int, int]:
 
     warehouse = Warehouse(config.warehouse_url())
     warehouse.create_tables()
-    of_no_day = quarantine.c.partition.is_(None)
+    from kpi.entities import ENTITIES
+
+    dated = [name for name, entity in ENTITIES.items() if entity.is_dated]
+    # (a snapshot's quarantined rows have no day either: they are rows of the snapshot, not undated)
+    of_no_day = quarantine.c.partition.is_(None) & quarantine.c.entity.in_(dated)
     with warehouse.engine.connect() as connection:
         dated, undated = connection.execute(
             sa.select(

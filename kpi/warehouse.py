@@ -68,6 +68,8 @@ loaded_partitions = sa.Table(
     sa.Column("row_count", sa.BigInteger(), nullable=False),
     sa.Column("run_id", TEXT),
     sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
+    # The sources whose rows the day holds, comma-separated: a source added later has not loaded it.
+    sa.Column("sources", sa.String(2000)),
 )
 
 kpi_values = sa.Table(
@@ -320,12 +322,19 @@ class Warehouse:
         return frame.cast({name: dtype for name, dtype in schema.items() if name in frame.columns})  # type: ignore[arg-type]
 
     def read_entity(
-        self, entity: str, first_day: date | None = None, last_day: date | None = None
+        self,
+        entity: str,
+        first_day: date | None = None,
+        last_day: date | None = None,
+        sources: Sequence[str] | None = None,
     ) -> pl.DataFrame:
-        """An entity's rows, only those dated in [first_day, last_day] when both are given."""
+        """An entity's rows (its schema), only those dated in [first_day, last_day] when both are given,
+        and only those of `sources` when given (rows a source no longer configured left stay unread)."""
         table = ENTITY_TABLES[entity]
         columns = [table.c[name] for name in ENTITIES[entity].schema]
         statement = sa.select(*columns)
+        if sources is not None:
+            statement = statement.where(table.c.source.in_(list(sources)))
         date_column = ENTITIES[entity].date_column
         if date_column is not None and first_day is not None and last_day is not None:
             statement = statement.where(table.c[date_column].between(first_day, last_day))
@@ -335,22 +344,43 @@ class Warehouse:
         with self.engine.connect() as connection:
             return connection.execute(sa.select(sa.func.max(loaded_partitions.c.partition_date))).scalar()
 
-    def loaded_days(self, entity: str) -> list[date]:
+    def loaded_days(self, entity: str, sources: Sequence[str] | None = None) -> list[date]:
+        """The days `entity` (or kpi_values, key_results) was loaded for; with `sources`, only the days
+        every one of them loaded (a day loaded before a source was added is not covered by it)."""
         with self.engine.connect() as connection:
             rows = connection.execute(
-                sa.select(loaded_partitions.c.partition_date)
+                sa.select(loaded_partitions.c.partition_date, loaded_partitions.c.sources)
                 .where(loaded_partitions.c.entity == entity)
                 .order_by(loaded_partitions.c.partition_date)
             )
-            return [row[0] for row in rows]
+            wanted = set(sources or [])
+            return [
+                day
+                for day, loaded_by in rows
+                # (no sources recorded: a day an earlier release loaded, with the sources of its time)
+                if loaded_by is None or wanted <= set(loaded_by.split(","))
+            ]
 
-    def days_changed_by(self, run_id: str) -> list[date]:
-        """The days whose entity rows the run `run_id` loaded or changed (rows moved away from them)."""
+    def days_to_recompute(self, stamp: str, inputs: Sequence[str]) -> list[date]:
+        """The days one of `inputs` (entities, or kpi_values) was loaded after `stamp` (kpi_values,
+        key_results) was last computed for it, or never computed: rows moved away from a day by a
+        restatement, a day whose later step failed, an entity materialized alone from the UI."""
+        stamped = loaded_partitions.alias("stamped")
+        loaded = loaded_partitions.alias("loaded")
         with self.engine.connect() as connection:
             rows = connection.execute(
-                sa.select(loaded_partitions.c.partition_date)
+                sa.select(loaded.c.partition_date)
                 .distinct()
-                .where(loaded_partitions.c.run_id == run_id, loaded_partitions.c.entity != KPI_VALUES_DAYS)
+                .select_from(
+                    loaded.outerjoin(
+                        stamped,
+                        (stamped.c.entity == stamp) & (stamped.c.partition_date == loaded.c.partition_date),
+                    )
+                )
+                .where(
+                    loaded.c.entity.in_(list(inputs)),
+                    stamped.c.loaded_at.is_(None) | (loaded.c.loaded_at > stamped.c.loaded_at),
+                )
             )
             return sorted(row[0] for row in rows)
 
@@ -374,12 +404,18 @@ class Warehouse:
 
 
 KPI_VALUES_DAYS = "kpi_values"
-"""loaded_partitions' name for the days kpi_values runs covered."""
+"""loaded_partitions' name for the days kpi_values were computed for."""
+KEY_RESULTS_DAYS = "key_results"
+"""loaded_partitions' name for the as-of days key results were computed for."""
 
 
-def loaded_days_of(warehouse: Warehouse, entities: list[str]) -> dict[str, list[date]]:
-    """The days each dated entity of `entities` has been loaded for."""
-    return {name: warehouse.loaded_days(name) for name in entities if ENTITIES[name].is_dated}
+def loaded_days_of(warehouse: Warehouse, sources_by_entity: dict[str, list[str]]) -> dict[str, list[date]]:
+    """The days each dated entity was loaded for by all of its sources (`sources_by_entity`)."""
+    return {
+        name: warehouse.loaded_days(name, sources)
+        for name, sources in sources_by_entity.items()
+        if ENTITIES[name].is_dated
+    }
 
 
 def record_loaded_days(
@@ -390,8 +426,10 @@ def record_loaded_days(
     rows_per_day: dict[date, int],
     run_id: str,
     loaded_at: datetime,
+    sources: Sequence[str] | None = None,
 ) -> None:
-    """Replace the loaded_partitions rows of `name` (an entity, or kpi_values) for `days`."""
+    """Replace the loaded_partitions rows of `name` (an entity loaded from `sources`, or kpi_values,
+    key_results) for `days`."""
     warehouse.replace(
         connection,
         loaded_partitions,
@@ -402,6 +440,7 @@ def record_loaded_days(
                 "row_count": [rows_per_day.get(day, 0) for day in days],
                 "run_id": [run_id] * len(days),
                 "loaded_at": [loaded_at] * len(days),
+                "sources": [",".join(sorted(sources)) if sources is not None else None] * len(days),
             },
             schema=frame_schema(loaded_partitions),
         ),
@@ -430,6 +469,20 @@ def entity_rows_where(
     if date_column is None or days is None:
         return of_sources
     return of_sources & table.c[date_column].in_(list(days))
+
+
+def quarantine_scope(
+    source: str, days: Sequence[date], undated_rows: pl.Series | None = None
+) -> sa.ColumnElement[bool]:
+    """The quarantine rows a run of `source` over `days` replaces: those of its days, and its rows of
+    no day (partition null), which every run of a whole extract finds again. An extract filtered at
+    the source (`undated_rows` given: the raw rows of no day it found) replaces only those of its own,
+    so the rows other windows found stay and a rerun does not repeat them."""
+    of_days = quarantine.c.partition.in_([day.isoformat() for day in days])
+    of_no_day: sa.ColumnElement[bool] = quarantine.c.partition.is_(None)
+    if undated_rows is not None:
+        of_no_day = of_no_day & quarantine.c.raw_row.in_(undated_rows.to_list())
+    return (quarantine.c.source == source) & (of_days | of_no_day)
 
 
 def periods_match(table: sa.Table, periods: pl.DataFrame) -> sa.ColumnElement[bool]:

@@ -1,5 +1,6 @@
 """Shared fixtures: demo source systems made once per session, a config pointing at them, a temporary
-DuckDB warehouse and a temporary Dagster instance per test."""
+DuckDB warehouse and a temporary Dagster instance per test, and throwaway databases and schemas on the
+local PostgreSQL and MariaDB servers."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import atexit
 import os
 import sqlite3
 import sys
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from kpi.demo import demo_config
@@ -22,6 +26,13 @@ from kpi.demo_sources import DemoSummary, generate_demo_sources
 DEMO_END = date(2026, 3, 10)
 DEMO_DAYS = 45
 DEMO_INVOICES_PER_DAY = 12
+
+# The local servers (without a database), and the database each has for tests and administration.
+POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+MARIADB_SERVER = "mysql+pymysql://root@127.0.0.1:3306"
+SERVERS = {"postgresql": POSTGRES_SERVER, "mariadb": MARIADB_SERVER}
+ADMIN_DATABASE = "test"
+POSTGRES = f"{POSTGRES_SERVER}/{ADMIN_DATABASE}"
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +52,65 @@ def unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(reason, pytrace=False)
     pytest.skip(reason)
+
+
+def server_engine(kind: str, **options: object) -> sa.Engine:
+    """An engine on the `test` database of the local server `kind` ("postgresql" or "mariadb"), once a
+    connection has worked; if none does, the test is skipped (failed with CI=true)."""
+    url = f"{SERVERS[kind]}/{ADMIN_DATABASE}"
+    engine = sa.create_engine(url, **options)
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.OperationalError as error:
+        engine.dispose()
+        unavailable(f"{kind} is not reachable at {SERVERS[kind]}: {error.orig}")
+    return engine
+
+
+@contextmanager
+def new_database(kind: str) -> Iterator[str]:
+    """A new, empty database on the local server `kind`, dropped afterwards; its URL."""
+    name = f"kpi_{uuid.uuid4().hex[:12]}"
+    admin = server_engine(kind, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE {name}")
+        try:
+            yield f"{SERVERS[kind]}/{name}"
+        finally:
+            from kpi.warehouse import dispose_all
+
+            dispose_all()  # the warehouse's pooled connections would keep PostgreSQL from dropping it
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_schema() -> Iterator[tuple[sa.Engine, str]]:
+    """A new schema in the local PostgreSQL's `test` database (URL `POSTGRES`), dropped afterwards with
+    its tables; an engine on that database, and the schema's name."""
+    engine = server_engine("postgresql")
+    schema = f"kpi_{uuid.uuid4().hex[:12]}"
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        try:
+            yield engine, schema
+        finally:
+            with engine.begin() as connection:
+                connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def mariadb_database() -> Iterator[str]:
+    """A new database on the local MariaDB, dropped afterwards; its URL."""
+    with new_database("mariadb") as url:
+        yield url
 
 
 def write_config(directory: Path, data: dict) -> Path:

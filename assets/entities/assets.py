@@ -89,11 +89,15 @@ def build_entity_asset(
             )
             if days is not None:
                 per_day = dict(rows.group_by(entity.date_column).len().iter_rows())
-                record_loaded_days(store, connection, entity_name, days, per_day, context.run_id, now)
-            if moved_from:  # the old days changed in this run: kpi_values recomputes their periods
+                record_loaded_days(
+                    store, connection, entity_name, days, per_day, context.run_id, now, source_names
+                )
+            if moved_from:  # the old days changed now: kpi_values recomputes their periods
                 old_days = sorted(set(moved_from))
                 counts = store.count_rows_on(connection, entity_name, old_days)
-                record_loaded_days(store, connection, entity_name, old_days, counts, context.run_id, now)
+                record_loaded_days(
+                    store, connection, entity_name, old_days, counts, context.run_id, now, source_names
+                )
         if moved_from:
             context.log.info(
                 f"{entity_name}: rows moved away from {', '.join(map(str, sorted(set(moved_from))))} by their "
@@ -103,7 +107,7 @@ def build_entity_asset(
             metadata={
                 "rows": rows.height,
                 "rows_replaced": replaced,
-                "rows_moved_from_other_days": len(moved_from),
+                "days_rows_moved_from": len(set(moved_from)),
                 "table": entity_name,
                 "warehouse": store.display_url,
             }

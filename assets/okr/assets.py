@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
-from assets.kpis.assets import kpi_rows_over
+from assets.kpis.compute import kpi_rows_over
 from assets.kpis.definitions import KPIS
 from assets.okr.transforms import (
     KEY_RESULT_SCHEMA,
@@ -19,7 +19,14 @@ from expectations.checks import blocking_check, validate_output
 from expectations.suites import key_results_suite
 from kpi.config import PipelineConfig
 from kpi.periods import days_between
-from kpi.warehouse import Warehouse, key_result_definitions, objectives
+from kpi.warehouse import (
+    KEY_RESULTS_DAYS,
+    KPI_VALUES_DAYS,
+    Warehouse,
+    key_result_definitions,
+    objectives,
+    record_loaded_days,
+)
 from kpi.warehouse import key_results as key_results_table
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
@@ -29,16 +36,18 @@ SUITE_CHECK = "key_results_suite"
 
 
 def compute_key_results(
-    warehouse: Warehouse, config: PipelineConfig, first_day: date, last_day: date, run_id: str = ""
+    warehouse: Warehouse, config: PipelineConfig, first_day: date, last_day: date
 ) -> tuple[pl.DataFrame, list[date]]:
     """Each key result as of each day from first_day to the latest loaded day; replaces those days' rows.
 
     A key result as of T sums every loaded day up to T, so loading an earlier day (late data, a
-    backfill) changes it for every later T: they are recomputed too. A nightly run recomputes one day.
+    backfill) changes it for every later T: they are recomputed too, and so are they from the earliest
+    day whose kpi_values changed since its key results were computed (a row moved away from it). A
+    nightly run recomputes one day.
     """
     through = max(last_day, warehouse.latest_loaded_day() or last_day)
-    moved_from = warehouse.days_changed_by(run_id)  # rows moved away from an earlier day change it too
-    as_of_days = days_between(min([first_day, *moved_from]), through)
+    stale = warehouse.days_to_recompute(KEY_RESULTS_DAYS, [KPI_VALUES_DAYS])
+    as_of_days = days_between(min([first_day, *stale]), through)
     windows = as_of_windows(key_result_frame(config.objectives), as_of_days)
     if windows.is_empty():
         rows = pl.DataFrame(schema=KEY_RESULT_SCHEMA)
@@ -48,15 +57,18 @@ def compute_key_results(
         computable = [kpi for kpi in wanted if set(kpi.inputs) <= set(config.entities)]
         rows = key_results(
             windows,
-            kpi_rows_over(warehouse, config.entities, periods, computable, days_between(first_day, last_day)),
+            kpi_rows_over(
+                warehouse, config.sources_by_entity(), periods, computable, days_between(first_day, last_day)
+            ),
         )
     return rows, as_of_days
 
 
 def load_key_results(
-    warehouse: Warehouse, rows: pl.DataFrame, as_of_days: list[date], computed_at: datetime
+    warehouse: Warehouse, rows: pl.DataFrame, as_of_days: list[date], computed_at: datetime, run_id: str
 ) -> None:
-    """Replace the key results of `as_of_days`, in one transaction."""
+    """Replace the key results of `as_of_days` and record them computed (loaded_partitions, as
+    key_results), in one transaction."""
     with warehouse.transaction() as connection:
         warehouse.replace(
             connection,
@@ -64,6 +76,7 @@ def load_key_results(
             rows.with_columns(computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC"))),
             key_results_table.c.as_of.in_(as_of_days),
         )
+        record_loaded_days(warehouse, connection, KEY_RESULTS_DAYS, as_of_days, {}, run_id, computed_at)
 
 
 def build_okr_assets(
@@ -120,7 +133,7 @@ def build_okr_assets(
     def key_results_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         first_day, last_day = partition_days(context)
         store = warehouse.get()
-        rows, as_of_days = compute_key_results(store, config, first_day, last_day, context.run_id)
+        rows, as_of_days = compute_key_results(store, config, first_day, last_day)
         result, failure = validate_output(
             store,
             KEY_RESULTS,
@@ -133,7 +146,7 @@ def build_okr_assets(
         yield result
         if failure:  # a value that failed a blocking check is never published
             raise dg.Failure(failure, allow_retries=False)
-        load_key_results(store, rows, as_of_days, datetime.now(UTC))
+        load_key_results(store, rows, as_of_days, datetime.now(UTC), context.run_id)
         latest = rows.filter(pl.col("as_of") == last_day)
         yield dg.MaterializeResult(
             metadata={

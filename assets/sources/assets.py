@@ -17,7 +17,7 @@ from expectations.suites import entity_suite
 from kpi.config import PipelineConfig, SourceConfig
 from kpi.entities import ENTITIES
 from kpi.periods import days_between
-from kpi.warehouse import quarantine
+from kpi.warehouse import quarantine, quarantine_scope
 from pipelines.io_managers import DATE_COLUMN
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
@@ -75,10 +75,11 @@ def extract_source(
             for frame in frames
         ],
     )
-    return dataclasses.replace(mapped, note=connector.window_note)
+    return dataclasses.replace(mapped, note=connector.window_note, complete=not connector.window_pushed_down)
 
 
 def make_connector(config: PipelineConfig, source: SourceConfig) -> Connector:
+    """The source's connector, its options validated; relative paths resolve against the config's folder."""
     connector_class = get_connector(source.connector)
     return connector_class(
         source.name, connector_class.Options.model_validate(source.options), config.config_dir
@@ -101,7 +102,8 @@ def gate_source_rows(source: SourceConfig, mapped: MappedRows, window: ExtractWi
         parameters = {"partition_days": days}
         minimums = {day: source.quality.min_rows_on(day) for day in days}
         table_failures = days_below_minimum(mapped.rows, entity.date_column, minimums)
-        undated = mapped.undated.height
+        # (rows dated in the future are not a misread date: scheduled payments, say)
+        undated = mapped.undated.filter(~pl.col("rule").str.starts_with("future_date:")).height
         if mapped.extract_rows and undated / mapped.extract_rows > UNDATED_LIMIT:
             table_failures.append(
                 f"{undated} of the extract's {mapped.extract_rows} rows have no usable {entity.date_column} "
@@ -176,15 +178,10 @@ def build_raw_asset(
                     run_id=pl.lit(context.run_id),
                     quarantined_at=pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC")),
                 ),
-                (quarantine.c.source == source.name)
-                & (
-                    # the run's days, and the rows of no day, which every run finds again
-                    quarantine.c.partition.in_(
-                        [day.isoformat() for day in days_between(window.start, window.end)]
-                    )
-                    | quarantine.c.partition.is_(None)
-                    if window
-                    else quarantine.c.partition.is_(None)
+                quarantine_scope(
+                    source.name,
+                    days_between(window.start, window.end) if window else [],
+                    None if mapped.complete else gate.quarantined.filter(pl.col("day").is_null())["raw_row"],
                 ),
             )
         record_check(store, QUALITY_CHECK, key, partition, gate.passed, gate.observed(), context.run_id)

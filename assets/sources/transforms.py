@@ -41,24 +41,25 @@ class MappedRows:
     """Rows of the whole extract, every day, rejected ones included."""
     note: str | None = None
     """What the connector said of the extract (whether the window was filtered at the source)."""
+    complete: bool = True
+    """The extract holds every row of the source (not only the window's): its rows of no day are all
+    of the source's."""
 
     @property
     def undated(self) -> pl.DataFrame:
         """The rejects that belong to no day."""
         return self.rejects.filter(pl.col("day").is_null())
 
-    @property
-    def dated_rejects(self) -> pl.DataFrame:
-        return self.rejects.filter(pl.col("day").is_not_null())
-
     @staticmethod
     def empty(entity: Entity) -> MappedRows:
+        """No rows, no rejects, with the entity's schema."""
         return MappedRows(
             entity.empty_frame(), pl.DataFrame(schema=REJECT_SCHEMA), pl.Series(entity.key, [], pl.String())
         )
 
     @staticmethod
     def concat(entity: Entity, parts: list[MappedRows]) -> MappedRows:
+        """The parts of one extract (a connector's frames) as one."""
         if not parts:
             return MappedRows.empty(entity)
         return MappedRows(

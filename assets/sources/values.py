@@ -102,7 +102,8 @@ def text_to_float(text: pl.Expr, value_format: ValueFormat) -> pl.Expr:
         plain = plain.str.replace_all(value_format.thousands_separator, "", literal=True)
     if value_format.decimal_separator not in (None, "."):
         plain = plain.str.replace(value_format.decimal_separator, ".", literal=True)  # type: ignore[arg-type]
-    return pl.when(readable).then(plain.cast(pl.Float64(), strict=False))
+    number = plain.cast(pl.Float64(), strict=False)
+    return pl.when(readable & number.is_finite()).then(number)  # 1e400 is no amount either
 
 
 def _nothing(column: str, dtype: pl.DataType) -> pl.Expr:

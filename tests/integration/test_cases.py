@@ -12,8 +12,8 @@ import json
 import re
 import shutil
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -25,11 +25,9 @@ import sqlalchemy as sa
 import yaml
 
 from kpi.runner import PartitionOutcome, run_partitions
-from tests.conftest import unavailable, write_config
+from tests.conftest import POSTGRES, new_database, unavailable, write_config
 
 CASES = Path(__file__).resolve().parents[3] / "shared" / "cases"
-MARIADB = "mysql+pymysql://root@127.0.0.1:3306"
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 IGNORED_COLUMNS = {"computed_at", "run_id", "quarantined_at", "loaded_at", "checked_at"}
 ENTITY_TABLES = ["revenue_transactions", "expenses", "customers", "survey_responses", "employees"]
 D = date  # short dates in the hand arithmetic below
@@ -155,17 +153,6 @@ def play(directory: Path, config: Path, runs: list[tuple[date, date, bool]]) -> 
     return Played(directory, config, steps, runs[-1])
 
 
-def mariadb_admin() -> sa.Engine:
-    engine = sa.create_engine(f"{MARIADB}/test", isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect():
-            pass
-    except sa.exc.OperationalError as error:
-        engine.dispose()
-        unavailable(f"MariaDB is not reachable at {MARIADB}: {error.orig}")
-    return engine
-
-
 def run_sql_script(url: str, script: str) -> None:
     """Each statement of `script` on one connection (a session setting holds for the rest)."""
     engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
@@ -186,7 +173,7 @@ class Cases:
     def __init__(self, base: Path) -> None:
         self.base = base
         self.played: dict[str, Played] = {}
-        self.cleanups: list[Callable[[], None]] = []
+        self.databases = ExitStack()  # the databases the cases made, dropped when the module is done
 
     def copy(self, case: str, name: str) -> Path:
         if not CASES.is_dir():
@@ -232,17 +219,10 @@ class Cases:
 
     def play_mysql_zero_dates(self) -> Played:
         directory = self.copy("mysql-zero-dates", "mysql-zero-dates")
-        admin = mariadb_admin()
-        database = f"legacy_crm_{uuid.uuid4().hex[:10]}"
-
-        def drop() -> None:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {database}")
-            admin.dispose()
-
-        self.cleanups.append(drop)
+        url = self.databases.enter_context(new_database("mariadb"))
+        database = url.rsplit("/", 1)[1]
         script = (directory / "setup.sql").read_text().replace("legacy_crm", database)
-        run_sql_script(f"{MARIADB}/test", script)
+        run_sql_script(url, script)
         path = edit_config(
             directory / "kpi.yaml",
             lambda data: data["sources"][0]["options"].update(
@@ -301,8 +281,7 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cases]:
         from kpi.warehouse import dispose_all
 
         dispose_all()
-        for cleanup in played.cleanups:
-            cleanup()
+        played.databases.close()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -668,42 +647,6 @@ def lines(path: Path, *rows: str) -> None:
 
 def ndjson(path: Path, rows: list[dict]) -> None:
     lines(path, *(json.dumps(row) for row in rows))
-
-
-@pytest.fixture
-def postgres_schema() -> Iterator[tuple[sa.Engine, str]]:
-    """A new schema in the local PostgreSQL's `test` database, dropped afterwards."""
-    engine = sa.create_engine(POSTGRES)
-    try:
-        with engine.connect():
-            pass
-    except sa.exc.OperationalError as error:
-        engine.dispose()
-        unavailable(f"PostgreSQL is not reachable at {POSTGRES}: {error.orig}")
-    schema = f"kpi_cases_{uuid.uuid4().hex[:10]}"
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
-        yield engine, schema
-    finally:
-        with engine.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        engine.dispose()
-
-
-@pytest.fixture
-def mariadb_database() -> Iterator[str]:
-    """A new database on the local MariaDB, dropped afterwards; its URL."""
-    admin = mariadb_admin()
-    name = f"kpi_cases_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    try:
-        yield f"{MARIADB}/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        admin.dispose()
 
 
 # Lossy type conversion ------------------------------------------------------------------------------

@@ -3,9 +3,7 @@ give the same kpi_values and key_results as the embedded DuckDB warehouse."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -16,13 +14,8 @@ import yaml
 from polars.testing import assert_frame_equal
 
 from kpi.runner import run_partitions
-from tests.conftest import unavailable
+from tests.conftest import SERVERS, new_database
 
-SERVERS = {
-    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432",
-    "mariadb": "mysql+pymysql://root@127.0.0.1:3306",
-}
-ADMIN_DATABASE = {"postgresql": "test", "mariadb": "test"}
 FIRST, LAST = date(2026, 2, 27), date(2026, 3, 2)
 
 
@@ -31,26 +24,6 @@ def server_database(request: pytest.FixtureRequest) -> Iterator[str]:
     """A new, empty database on the server, dropped afterwards; its URL."""
     with new_database(request.param) as url:
         yield url
-
-
-@contextmanager
-def new_database(kind: str) -> Iterator[str]:
-    name = f"kpi_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(f"{SERVERS[kind]}/{ADMIN_DATABASE[kind]}", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    except sa.exc.OperationalError as error:
-        unavailable(f"{kind} is not reachable at {SERVERS[kind]}: {error.orig}")
-    try:
-        yield f"{SERVERS[kind]}/{name}"
-    finally:
-        from kpi.warehouse import dispose_all
-
-        dispose_all()
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE {name}")
-        admin.dispose()
 
 
 def with_warehouse(config_path: Path, url: str, name: str) -> Path:
