@@ -113,6 +113,19 @@ def mariadb_database() -> Iterator[str]:
         yield url
 
 
+def query(directory: Path, sql: str, *parameters: object, database: str = "warehouse.duckdb") -> list[tuple]:
+    """Rows of `sql` on the DuckDB warehouse in `directory` (a config's folder), read directly through
+    the driver the pipeline uses."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"duckdb:///{directory / database}")
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.exec_driver_sql(sql, tuple(parameters)).fetchall()]
+    finally:
+        engine.dispose()
+
+
 def write_config(directory: Path, data: dict) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "kpi.yaml"

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 import yaml
 
 from kpi.runner import PartitionOutcome, run_partitions
-from tests.conftest import POSTGRES, new_database, unavailable, write_config
+from tests.conftest import POSTGRES, new_database, query, unavailable, write_config
 
 CASES = Path(__file__).resolve().parents[3] / "shared" / "cases"
 IGNORED_COLUMNS = {"computed_at", "run_id", "quarantined_at", "loaded_at", "checked_at"}
@@ -35,15 +35,6 @@ D = date  # short dates in the hand arithmetic below
 
 # ---------------------------------------------------------------------------------------------------
 # Reading the warehouse
-
-
-def query(directory: Path, sql: str, database: str = "warehouse.duckdb") -> list[tuple]:
-    engine = sa.create_engine(f"duckdb:///{directory / database}")
-    try:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.exec_driver_sql(sql).fetchall()]
-    finally:
-        engine.dispose()
 
 
 def kpi_row(
@@ -59,7 +50,7 @@ def kpi_row(
         directory,
         f"SELECT {columns} FROM kpi_values WHERE kpi_id = '{kpi_id}' AND grain = '{grain}' "
         f"AND period_start = '{start}'",
-        database,
+        database=database,
     )
     assert len(rows) <= 1, rows
     return rows[0] if rows else None
@@ -73,7 +64,9 @@ def value(directory: Path, kpi_id: str, grain: str, start: date, database: str =
 
 def quarantined(directory: Path, database: str = "warehouse.duckdb") -> list[tuple[str, str, str | None]]:
     """(rule, raw_row, partition) of every quarantined row."""
-    return query(directory, 'SELECT rule, raw_row, "partition" FROM quarantine ORDER BY raw_row', database)
+    return query(
+        directory, 'SELECT rule, raw_row, "partition" FROM quarantine ORDER BY raw_row', database=database
+    )
 
 
 def raw_values(raw_row: str) -> set[str]:
@@ -338,7 +331,7 @@ def test_null_markers_in_a_date_column_with_null_values(cases: Cases) -> None:
     succeeded(played.steps[0])
     database = "warehouse_customers.duckdb"
     assert query(
-        directory, "SELECT customer_id, churned_on FROM customers ORDER BY customer_id", database
+        directory, "SELECT customer_id, churned_on FROM customers ORDER BY customer_id", database=database
     ) == [("C-01", None), ("C-02", D(2026, 1, 20)), ("C-03", None), ("C-04", None)]
     # January: active on 12-31: C-01, C-02, C-03 (S = 3); C-04 signs up on 01-10 (new 1); C-02 churns
     # on 01-20 (churned 1); retained: C-01, C-03: 2 / 3; churn 1 / 3.
@@ -359,7 +352,7 @@ def test_null_markers_in_a_date_column_without_null_values(cases: Cases) -> None
     rules = {row_id(raw, r"C-\d\d"): rule for rule, raw, _ in quarantined(directory, database)}
     assert sorted(rules) == ["C-01", "C-03", "C-04"]
     assert all(rule.startswith("null_marker:") for rule in rules.values()), rules
-    assert query(directory, "SELECT count(*) FROM customers", database) == [(0,)]
+    assert query(directory, "SELECT count(*) FROM customers", database=database) == [(0,)]
 
 
 def test_sql_text_dates_are_not_compared_as_text_at_the_source(cases: Cases) -> None:
@@ -511,7 +504,8 @@ def snapshot(directory: Path, database: str) -> dict[str, list[tuple]]:
     """Every published table's rows without their timestamps and run ids, floats rounded, sorted."""
     tables = {}
     present = {
-        row[0] for row in query(directory, "SELECT table_name FROM information_schema.tables", database)
+        row[0]
+        for row in query(directory, "SELECT table_name FROM information_schema.tables", database=database)
     }
     for table in ["kpi_values", "key_results", "objective_progress", "quarantine", *ENTITY_TABLES]:
         if table not in present:
@@ -522,12 +516,12 @@ def snapshot(directory: Path, database: str) -> dict[str, list[tuple]]:
                 directory,
                 f"SELECT column_name FROM information_schema.columns WHERE table_name = '{table}' "
                 "ORDER BY ordinal_position",
-                database,
+                database=database,
             )
             if row[0] not in IGNORED_COLUMNS
         ]
         selected = ", ".join(f'"{column}"' for column in columns)
-        rows = query(directory, f"SELECT {selected} FROM {table}", database)
+        rows = query(directory, f"SELECT {selected} FROM {table}", database=database)
         tables[table] = sorted(
             (tuple(round(item, 9) if isinstance(item, float) else item for item in row) for row in rows),
             key=repr,
@@ -583,7 +577,7 @@ def column_names_of(directory: Path, database: str, table: str) -> list[str]:
         for row in query(
             directory,
             f"SELECT column_name FROM information_schema.columns WHERE table_name = '{table}'",
-            database,
+            database=database,
         )
     ]
 

@@ -10,23 +10,18 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
-import sqlalchemy as sa
 
 from kpi.runner import run_partitions
 from tests.conftest import DEMO_END, erp_rows
+from tests.conftest import query as query_warehouse
 
 FIRST = date(2026, 2, 27)
 LAST = date(2026, 3, 2)
 
 
 def query(config_path: Path, sql: str, *parameters: object) -> list[tuple]:
-    """Query the run's DuckDB file directly (through the same driver the pipeline uses)."""
-    engine = sa.create_engine(f"duckdb:///{config_path.parent / 'warehouse.duckdb'}")
-    try:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.exec_driver_sql(sql, tuple(parameters)).fetchall()]
-    finally:
-        engine.dispose()
+    """Query the run's DuckDB file, beside its config."""
+    return query_warehouse(config_path.parent, sql, *parameters)
 
 
 def kpi(config_path: Path, kpi_id: str, grain: str, period_start: date) -> tuple:

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import sqlalchemy as sa
 import yaml
 
 from kpi.runner import PartitionOutcome, run_partitions
-from tests.conftest import write_config
+from tests.conftest import query, write_config
 
 DAY = date(2026, 3, 2)
 GOOD_REVENUE = [  # transaction_id, booked_on, customer_id, amount
@@ -112,15 +111,6 @@ def project(good_day: Path, tmp_path: Path) -> Path:
 
 def rerun(project: Path, instance) -> PartitionOutcome:
     return run_partitions(project / "kpi.yaml", DAY, DAY, instance=instance)[0]
-
-
-def query(project: Path, sql: str) -> list[tuple]:
-    engine = sa.create_engine(f"duckdb:///{project / 'warehouse.duckdb'}")
-    try:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.exec_driver_sql(sql).fetchall()]
-    finally:
-        engine.dispose()
 
 
 def revenue_today(project: Path) -> float:

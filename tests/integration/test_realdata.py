@@ -8,10 +8,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import sqlalchemy as sa
 
 from kpi.runner import run_partitions
-from tests.conftest import unavailable, write_config
+from tests.conftest import query, unavailable, write_config
 
 REALDATA = Path(__file__).resolve().parents[3] / "shared" / "realdata"
 HR = REALDATA / "hrdataset_v14" / "HRDataset_v14.csv"
@@ -22,15 +21,6 @@ SUPERSTORE = REALDATA / "superstore" / "Sample - Superstore.csv"
 def public_data_sets() -> None:
     if not REALDATA.is_dir():
         unavailable(f"the public data sets are not at {REALDATA}")
-
-
-def query(directory: Path, sql: str) -> list[tuple]:
-    engine = sa.create_engine(f"duckdb:///{directory / 'warehouse.duckdb'}")
-    try:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.exec_driver_sql(sql).fetchall()]
-    finally:
-        engine.dispose()
 
 
 def kpi(directory: Path, kpi_id: str, grain: str, period_start: date) -> float | None:

@@ -7,12 +7,11 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import sqlalchemy as sa
 
 from kpi.config import load_config
 from kpi.runner import run_partitions
 from pipelines.definitions import build_definitions
-from tests.conftest import write_config
+from tests.conftest import query, write_config
 
 COLUMNS = {"transaction_id": "id", "booked_on": "day", "customer_id": "customer", "amount": "total"}
 
@@ -29,15 +28,6 @@ def source(name: str, path: str) -> dict:
 
 def write_csv(path: Path, rows: list[tuple[str, str, str, str]]) -> None:
     path.write_text("id,day,customer,total\n" + "".join(",".join(row) + "\n" for row in rows))
-
-
-def query(directory: Path, sql: str) -> list[tuple]:
-    engine = sa.create_engine(f"duckdb:///{directory / 'warehouse.duckdb'}")
-    try:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.exec_driver_sql(sql).fetchall()]
-    finally:
-        engine.dispose()
 
 
 def revenue(directory: Path, grain: str, start: str) -> tuple:
