@@ -63,15 +63,20 @@ def _run(config_path: Path, first: date, last: date, single_run: bool = False):
                 highlight=False,
             )
 
-    from kpi.runner import ensure_dagster_home
+    from kpi.runner import CannotStart, ensure_dagster_home
 
+    home = ensure_dagster_home(config_path)
+    config = config_path.resolve()
     console.print(
-        f"runs recorded in DAGSTER_HOME={ensure_dagster_home()} (`make ui` shows them)", highlight=False
+        f"runs recorded in {home}; to see them: KPI_CONFIG={config} make ui "
+        f"(or DAGSTER_HOME={home} KPI_CONFIG={config} .venv/bin/dagster dev, from the repository root)",
+        highlight=False,
+        markup=False,
     )
     started = time.monotonic()
     try:
         outcomes = run_partitions(config_path, first, last, on_outcome=report, single_run=single_run)
-    except ConfigError as error:
+    except (ConfigError, CannotStart) as error:
         _fail(str(error))
     failed = [outcome.partition for outcome in outcomes if not outcome.success]
     console.print(
@@ -137,17 +142,16 @@ def scorecard(config_path: Path, as_of) -> None:
 
 def _print_scorecard(config_path: Path, as_of: date | None) -> None:
     from kpi.config import load_config
+    from kpi.runner import CannotStart, open_warehouse
     from kpi.scorecard import scorecard_rows, scorecard_table
-    from kpi.warehouse import Warehouse
 
     try:
         config = load_config(config_path)
-    except ConfigError as error:
+        if not config.objectives:
+            _fail(f"{config_path}: no objectives configured")
+        warehouse = open_warehouse(config)
+    except (ConfigError, CannotStart) as error:
         _fail(str(error))
-    if not config.objectives:
-        _fail(f"{config_path}: no objectives configured")
-    warehouse = Warehouse(config.warehouse_url())
-    warehouse.create_tables()
     rows = scorecard_rows(warehouse, as_of)
     warehouse.dispose()
     if rows.is_empty():

@@ -223,6 +223,8 @@ class PipelineConfig(StrictModel):
     objectives_file: str | None = None
     config_dir: Path = Field(default=Path("."), exclude=True)
     """The folder of the config file: relative paths in it are relative to this."""
+    config_file: Path | None = Field(default=None, exclude=True)
+    """The config file itself, when loaded from one."""
 
     @field_validator("timezone")
     @classmethod
@@ -258,6 +260,27 @@ class PipelineConfig(StrictModel):
         if self.objectives and self.objectives_file:
             raise ValueError("give objectives inline or objectives_file, not both")
         return self
+
+    def named_variables(self) -> dict[str, str]:
+        """Every environment variable the config names (a key ending in `_env`), by the key naming it."""
+        names = {"warehouse_password_env": self.warehouse_password_env} if self.warehouse_password_env else {}
+        for index, source in enumerate(self.sources):
+            for key, value in source.options.items():
+                if key.endswith("_env") and isinstance(value, str):
+                    names[f"sources[{index}].options.{key} ({source.name})"] = value
+        return names
+
+    def check_environment(self) -> None:
+        """Raise ConfigError naming every variable the config names that is not set: checked before
+        anything runs, so a missing password is one line, not a failed run per day."""
+        missing = [
+            f"{variable} ({key})"
+            for key, variable in self.named_variables().items()
+            if variable not in os.environ
+        ]
+        if missing:
+            where = f"{self.config_file}: " if self.config_file else ""
+            raise ConfigError(f"{where}environment variable(s) not set: {', '.join(missing)}")
 
     def sources_for(self, entity: str) -> list[SourceConfig]:
         return [source for source in self.sources if source.entity == entity]
@@ -352,7 +375,7 @@ def load_config(path: str | Path) -> PipelineConfig:
         data = {**data, "objectives": objectives}
         del data["objectives_file"]
     try:
-        return PipelineConfig.model_validate({**data, "config_dir": path.parent})
+        return PipelineConfig.model_validate({**data, "config_dir": path.parent, "config_file": path})
     except ValidationError as error:
         problems = [f"{path}: {line}" for line in _problems(error, model=PipelineConfig)]
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems)) from None

@@ -13,6 +13,14 @@ import dagster as dg
 from kpi.config import ConfigError, PipelineConfig, load_config
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
+HISTORY_FOLDER = ".dagster"
+"""Beside a config, the folder holding each config's own Dagster instance (`.dagster/<config name>`)."""
+
+
+class CannotStart(Exception):
+    """Nothing could run: the warehouse cannot be reached, or refuses the credentials. One line."""
+
+
 # The terminal shows one line per partition; the full event log is in the Dagster UI.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 FAILURE_PREFIX = "dagster._core.definitions.events.Failure: "
@@ -32,26 +40,28 @@ class PartitionOutcome:
     """Source rows of no day (unreadable or future dates) the run found, quarantined with a null partition."""
 
 
-def quarantined_rows(config: PipelineConfig, run_id: str) -> tuple[int, int]:
-    """(rows of the run's days, rows of no day) that the run `run_id` quarantined."""
+def quarantined_rows(warehouse, run_id: str) -> tuple[int, int]:
+    """(rows of the run's days, rows of no day) that the run `run_id` quarantined; (0, 0) when the
+    warehouse cannot be read (the run's own outcome says why)."""
     import sqlalchemy as sa
 
-    from kpi.warehouse import Warehouse, quarantine
-
-    warehouse = Warehouse(config.warehouse_url())
-    warehouse.create_tables()
     from kpi.entities import ENTITIES
+    from kpi.warehouse import quarantine
 
-    dated = [name for name, entity in ENTITIES.items() if entity.is_dated]
+    dated_entities = [name for name, entity in ENTITIES.items() if entity.is_dated]
     # (a snapshot's quarantined rows have no day either: they are rows of the snapshot, not undated)
-    of_no_day = quarantine.c.partition.is_(None) & quarantine.c.entity.in_(dated)
-    with warehouse.engine.connect() as connection:
-        dated, undated = connection.execute(
-            sa.select(
-                sa.func.sum(sa.case((of_no_day, 0), else_=1)), sa.func.sum(sa.case((of_no_day, 1), else_=0))
-            ).where(quarantine.c.run_id == run_id)
-        ).one()
-    return int(dated or 0), int(undated or 0)
+    of_no_day = quarantine.c.partition.is_(None) & quarantine.c.entity.in_(dated_entities)
+    try:
+        with warehouse.engine.connect() as connection:
+            of_days, undated = connection.execute(
+                sa.select(
+                    sa.func.sum(sa.case((of_no_day, 0), else_=1)),
+                    sa.func.sum(sa.case((of_no_day, 1), else_=0)),
+                ).where(quarantine.c.run_id == run_id)
+            ).one()
+    except sa.exc.DBAPIError:
+        return 0, 0
+    return int(of_days or 0), int(undated or 0)
 
 
 def _run_error(result: dg.ExecuteInProcessResult) -> str:
@@ -65,18 +75,34 @@ def _run_error(result: dg.ExecuteInProcessResult) -> str:
             ("Exceeded max_retries", "Error occurred")
         ):
             error = error.cause  # the retry's or the framework's wrapper: say what actually failed
-        messages.append(f"{event.step_key}: {error.message.strip().removeprefix(FAILURE_PREFIX)}")
+        message = error.message.strip().removeprefix(FAILURE_PREFIX)
+        if error.cls_name != "Failure":  # an unexpected error: its first line, not SQL and links
+            message = message.splitlines()[0] if message else error.cls_name or "error"
+        messages.append(f"{event.step_key}: {message}")
     return "; ".join(messages) or "run failed"
 
 
-def ensure_dagster_home() -> Path:
-    """DAGSTER_HOME (default `.dagster_home` in the current folder), with a dagster.yaml if it has none.
+def dagster_home_for(config_path: Path | None) -> Path:
+    """Where a config's run history lives: DAGSTER_HOME when set, else `.dagster/<config name>` beside
+    the config (each config its own instance: the UI never shows one config's runs on another's
+    assets), else `.dagster_home` in the current folder."""
+    if os.environ.get("DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"]).resolve()
+    if config_path is not None:
+        config_path = Path(config_path).resolve()
+        return config_path.parent / HISTORY_FOLDER / config_path.stem
+    return Path(DEFAULT_DAGSTER_HOME).resolve()
+
+
+def ensure_dagster_home(config_path: Path | None = None) -> Path:
+    """The config's Dagster home (`dagster_home_for`), set as DAGSTER_HOME, with a dagster.yaml if it
+    has none.
 
     The written dagster.yaml keeps every run's events in one SQLite file (Dagster's default, a new
     database per run, costs seconds of disk syncs per run), and lets one run at a time write the
     warehouse: the nightly run and a backfill launched from the UI queue behind each other.
     """
-    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
+    home = dagster_home_for(config_path)
     os.environ["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
@@ -92,10 +118,36 @@ def ensure_dagster_home() -> Path:
     return home
 
 
-def dagster_instance() -> dg.DagsterInstance:
-    """DAGSTER_HOME's instance, the one `make ui` opens."""
-    ensure_dagster_home()
+def dagster_instance(config_path: Path | None = None) -> dg.DagsterInstance:
+    """The config's instance, the one `make ui` opens on it."""
+    ensure_dagster_home(config_path)
     return dg.DagsterInstance.get()
+
+
+def open_warehouse(config: PipelineConfig):
+    """The config's warehouse, its tables created or migrated. Raises ConfigError when a variable the
+    config names is not set, CannotStart (one line, no password) when the warehouse cannot be reached
+    or refuses the credentials."""
+    import sqlalchemy as sa
+
+    from connectors.sql import scrub
+    from kpi.warehouse import Warehouse
+
+    config.check_environment()
+    url = config.warehouse_url()
+    try:
+        warehouse = Warehouse(url)
+        warehouse.create_tables()
+    except sa.exc.DBAPIError as error:
+        cause = (
+            str(error.orig or error).strip().splitlines()[0]
+            if str(error.orig or error).strip()
+            else type(error).__name__
+        )
+        raise CannotStart(
+            f"warehouse {url.render_as_string(hide_password=True)} cannot be used: {scrub(cause, url)}"
+        ) from None
+    return warehouse
 
 
 def partition_keys(config: PipelineConfig, first: date, last: date) -> list[str]:
@@ -135,9 +187,10 @@ def run_partitions(
     config_path = config_path.resolve()
     config = load_config(config_path)
     keys = partition_keys(config, first, last)
+    warehouse = open_warehouse(config)  # a missing variable or an unreachable warehouse: nothing starts
     os.environ[CONFIG_VARIABLE] = str(config_path)  # the same code location the UI loads
     job = build_definitions(config).resolve_job_def(JOB_NAME)
-    instance = instance or dagster_instance()
+    instance = instance or dagster_instance(config_path)
     if single_run:  # the whole range in one run: one set of steps, each over every day
         runs: list[tuple[str, dict]] = [
             (f"{keys[0]}..{keys[-1]}", {"tags": {RANGE_START: keys[0], RANGE_END: keys[-1]}})
@@ -154,12 +207,14 @@ def run_partitions(
             result.success,
             result.run_id,
             None if result.success else _run_error(result),
-            *quarantined_rows(config, result.run_id),
+            *quarantined_rows(warehouse, result.run_id),
         )
         on_outcome(outcome)
         outcomes.append(outcome)
     return outcomes
 
 
-if __name__ == "__main__":
-    print(ensure_dagster_home())
+if __name__ == "__main__":  # the Dagster home of a config (the argument), made ready: `make ui` uses it
+    import sys
+
+    print(ensure_dagster_home(Path(sys.argv[1]) if len(sys.argv) > 1 else None))

@@ -72,4 +72,6 @@ def config_path() -> Path:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return build_definitions(load_config(config_path()))
+    config = load_config(config_path())
+    config.check_environment()  # a variable the config names and the UI's process lacks: say so now
+    return build_definitions(config)
