@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -23,7 +24,8 @@ class CannotStart(Exception):
 
 # The terminal shows one line per partition; the full event log is in the Dagster UI.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-FAILURE_PREFIX = "dagster._core.definitions.events.Failure: "
+CLASS_PREFIX = re.compile(r"^[\w.]+(?:Error|Exception|Failure): ")
+"""`module.ErrorClass: ` before an error's message."""
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
@@ -71,11 +73,11 @@ def _run_error(result: dg.ExecuteInProcessResult) -> str:
         if not (event.is_step_failure and event.step_failure_data and event.step_failure_data.error):
             continue
         error = event.step_failure_data.error
-        while error.cause is not None and error.message.startswith(
+        while error.cause is not None and CLASS_PREFIX.sub("", error.message).startswith(
             ("Exceeded max_retries", "Error occurred")
         ):
             error = error.cause  # the retry's or the framework's wrapper: say what actually failed
-        message = error.message.strip().removeprefix(FAILURE_PREFIX)
+        message = CLASS_PREFIX.sub("", error.message.strip())
         if error.cls_name != "Failure":  # an unexpected error: its first line, not SQL and links
             message = message.splitlines()[0] if message else error.cls_name or "error"
         messages.append(f"{event.step_key}: {message}")

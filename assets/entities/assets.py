@@ -9,6 +9,7 @@ from assets.entities.transforms import combine_sources, duplicate_keys
 from expectations.checks import blocking_check, check_result, failure_message, record_check
 from kpi.config import PipelineConfig
 from kpi.entities import ENTITIES
+from kpi.locks import warehouse_lock
 from kpi.periods import days_between
 from kpi.warehouse import ENTITY_TABLES, entity_rows_where, record_loaded_days
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
@@ -55,62 +56,63 @@ def build_entity_asset(
         duplicates = duplicate_keys(entity, rows)
         partition = partition_label(context) if entity.is_dated else None
         store = warehouse.get()
-        observed = f"{duplicates.height} {entity.key} value(s) delivered more than once by one source"
-        record_check(store, UNIQUE_CHECK, key, partition, duplicates.is_empty(), observed, context.run_id)
-        yield check_result(
-            UNIQUE_CHECK, duplicates.is_empty(), {"duplicate_keys": duplicates.height}, observed
-        )
-        if not duplicates.is_empty():
-            raise dg.Failure(
-                failure_message(
-                    UNIQUE_CHECK,
-                    key,
-                    partition,
-                    f"{observed}, e.g. "
-                    + ", ".join(
-                        f"{value} x{count} from {source}"
-                        for source, value, count in duplicates.head(5).iter_rows()
+        with warehouse_lock(store.engine, context.log.info):
+            observed = f"{duplicates.height} {entity.key} value(s) delivered more than once by one source"
+            record_check(store, UNIQUE_CHECK, key, partition, duplicates.is_empty(), observed, context.run_id)
+            yield check_result(
+                UNIQUE_CHECK, duplicates.is_empty(), {"duplicate_keys": duplicates.height}, observed
+            )
+            if not duplicates.is_empty():
+                raise dg.Failure(
+                    failure_message(
+                        UNIQUE_CHECK,
+                        key,
+                        partition,
+                        f"{observed}, e.g. "
+                        + ", ".join(
+                            f"{value} x{count} from {source}"
+                            for source, value, count in duplicates.head(5).iter_rows()
+                        ),
                     ),
-                ),
-                allow_retries=False,
-            )
-        days = days_between(*partition_days(context)) if entity.is_dated else None
-        table = ENTITY_TABLES[entity_name]
-        source_names = [source.name for source in sources]
-        now = datetime.now(UTC)
-        with store.transaction() as connection:
-            moved_from: list[date] = []
-            if days is not None:  # a row its source moved to another day must not stay on its old one
-                for source in source_names:
-                    delivered = rows.filter(pl.col("source") == source)[entity.key]
-                    moved_from += store.move_out(connection, entity_name, source, delivered, days)
-            replaced = store.replace(
-                connection, table, rows, entity_rows_where(entity_name, source_names, days)
-            )
-            if days is not None:
-                per_day = dict(rows.group_by(entity.date_column).len().iter_rows())
-                record_loaded_days(
-                    store, connection, entity_name, days, per_day, context.run_id, now, source_names
+                    allow_retries=False,
                 )
-            if moved_from:  # the old days changed now: kpi_values recomputes their periods
-                old_days = sorted(set(moved_from))
-                counts = store.count_rows_on(connection, entity_name, old_days)
-                record_loaded_days(
-                    store, connection, entity_name, old_days, counts, context.run_id, now, source_names
+            days = days_between(*partition_days(context)) if entity.is_dated else None
+            table = ENTITY_TABLES[entity_name]
+            source_names = [source.name for source in sources]
+            now = datetime.now(UTC)
+            with store.transaction() as connection:
+                moved_from: list[date] = []
+                if days is not None:  # a row its source moved to another day must not stay on its old one
+                    for source in source_names:
+                        delivered = rows.filter(pl.col("source") == source)[entity.key]
+                        moved_from += store.move_out(connection, entity_name, source, delivered, days)
+                replaced = store.replace(
+                    connection, table, rows, entity_rows_where(entity_name, source_names, days)
                 )
-        if moved_from:
-            context.log.info(
-                f"{entity_name}: rows moved away from {', '.join(map(str, sorted(set(moved_from))))} by their "
-                "source; the periods of those days are recomputed"
+                if days is not None:
+                    per_day = dict(rows.group_by(entity.date_column).len().iter_rows())
+                    record_loaded_days(
+                        store, connection, entity_name, days, per_day, context.run_id, now, source_names
+                    )
+                if moved_from:  # the old days changed now: kpi_values recomputes their periods
+                    old_days = sorted(set(moved_from))
+                    counts = store.count_rows_on(connection, entity_name, old_days)
+                    record_loaded_days(
+                        store, connection, entity_name, old_days, counts, context.run_id, now, source_names
+                    )
+            if moved_from:
+                context.log.info(
+                    f"{entity_name}: rows moved away from {', '.join(map(str, sorted(set(moved_from))))} by their "
+                    "source; the periods of those days are recomputed"
+                )
+            yield dg.MaterializeResult(
+                metadata={
+                    "rows": rows.height,
+                    "rows_replaced": replaced,
+                    "days_rows_moved_from": len(set(moved_from)),
+                    "table": entity_name,
+                    "warehouse": store.display_url,
+                }
             )
-        yield dg.MaterializeResult(
-            metadata={
-                "rows": rows.height,
-                "rows_replaced": replaced,
-                "days_rows_moved_from": len(set(moved_from)),
-                "table": entity_name,
-                "warehouse": store.display_url,
-            }
-        )
 
     return entity_asset

@@ -11,6 +11,7 @@ from assets.kpis.transforms import following_periods
 from expectations.checks import blocking_check, validate_output
 from expectations.suites import kpi_values_suite
 from kpi.config import PipelineConfig
+from kpi.locks import warehouse_lock
 from kpi.warehouse import kpi_definitions, load_kpi_values
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
@@ -29,7 +30,7 @@ def build_kpi_definitions_asset() -> dg.AssetsDefinition:
     def kpi_definitions_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
         rows = kpi_definition_rows()
         store = warehouse.get()
-        with store.transaction() as connection:
+        with warehouse_lock(store.engine), store.transaction() as connection:
             store.replace(connection, kpi_definitions, rows, None)
         return dg.MaterializeResult(metadata={"kpis": rows.height})
 
@@ -61,38 +62,39 @@ def build_kpi_values_asset(
     def kpi_values_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         first_day, last_day = partition_days(context)
         store = warehouse.get()
-        computed = compute_kpi_values(
-            store, config.sources_by_entity(), first_day, last_day, context.log.info
-        )
-        rows = computed.rows
-        result, failure = validate_output(
-            store, KEY, SUITE_CHECK, partition_label(context), context.run_id, rows, kpi_values_suite()
-        )
-        yield result
-        if failure:  # not published: the previous good values stay
-            raise dg.Failure(failure, allow_retries=False)
-        load_kpi_values(
-            store,
-            rows,
-            computed.periods,
-            # a period after the latest loaded day is not in the warehouse: nothing to refresh there
-            following_periods(rows).filter(pl.col("period_start") <= computed.latest),
-            context.run_id,
-            datetime.now(UTC),
-            computed.days,
-        )
-        day_rows = rows.filter(pl.col("grain") == "day", pl.col("period_start") == last_day)
-        yield dg.MaterializeResult(
-            metadata={
-                "rows": rows.height,
-                "kpis": rows["kpi_id"].n_unique(),
-                **{
-                    f"{kpi_id} (day)": dg.MetadataValue.float(value)
-                    if value is not None
-                    else dg.MetadataValue.null()
-                    for kpi_id, value in day_rows.select("kpi_id", "value").iter_rows()
-                },
-            }
-        )
+        with warehouse_lock(store.engine, context.log.info):
+            computed = compute_kpi_values(
+                store, config.sources_by_entity(), first_day, last_day, context.log.info
+            )
+            rows = computed.rows
+            result, failure = validate_output(
+                store, KEY, SUITE_CHECK, partition_label(context), context.run_id, rows, kpi_values_suite()
+            )
+            yield result
+            if failure:  # not published: the previous good values stay
+                raise dg.Failure(failure, allow_retries=False)
+            load_kpi_values(
+                store,
+                rows,
+                computed.periods,
+                # a period after the latest loaded day is not in the warehouse: nothing to refresh there
+                following_periods(rows).filter(pl.col("period_start") <= computed.latest),
+                context.run_id,
+                datetime.now(UTC),
+                computed.days,
+            )
+            day_rows = rows.filter(pl.col("grain") == "day", pl.col("period_start") == last_day)
+            yield dg.MaterializeResult(
+                metadata={
+                    "rows": rows.height,
+                    "kpis": rows["kpi_id"].n_unique(),
+                    **{
+                        f"{kpi_id} (day)": dg.MetadataValue.float(value)
+                        if value is not None
+                        else dg.MetadataValue.null()
+                        for kpi_id, value in day_rows.select("kpi_id", "value").iter_rows()
+                    },
+                }
+            )
 
     return kpi_values_asset

@@ -18,6 +18,7 @@ from assets.okr.transforms import (
 from expectations.checks import blocking_check, validate_output
 from expectations.suites import key_results_suite
 from kpi.config import PipelineConfig
+from kpi.locks import warehouse_lock
 from kpi.periods import days_between
 from kpi.warehouse import (
     KEY_RESULTS_DAYS,
@@ -105,7 +106,7 @@ def build_okr_assets(
             orient="row",
         )
         store = warehouse.get()
-        with store.transaction() as connection:
+        with warehouse_lock(store.engine), store.transaction() as connection:
             store.replace(connection, objectives, objective_rows, None)
             store.replace(connection, key_result_definitions, definition_rows, None)
         return dg.MaterializeResult(
@@ -133,31 +134,32 @@ def build_okr_assets(
     def key_results_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         first_day, last_day = partition_days(context)
         store = warehouse.get()
-        rows, as_of_days = compute_key_results(store, config, first_day, last_day)
-        result, failure = validate_output(
-            store,
-            KEY_RESULTS,
-            SUITE_CHECK,
-            partition_label(context),
-            context.run_id,
-            rows,
-            key_results_suite(),
-        )
-        yield result
-        if failure:  # a value that failed a blocking check is never published
-            raise dg.Failure(failure, allow_retries=False)
-        load_key_results(store, rows, as_of_days, datetime.now(UTC), context.run_id)
-        latest = rows.filter(pl.col("as_of") == last_day)
-        yield dg.MaterializeResult(
-            metadata={
-                "rows": rows.height,
-                **{
-                    f"{kr_id}": f"{status} (progress {progress:.0%})" if progress is not None else status
-                    for kr_id, status, progress in latest.select(
-                        "key_result_id", "status", "progress"
-                    ).iter_rows()
-                },
-            }
-        )
+        with warehouse_lock(store.engine, context.log.info):
+            rows, as_of_days = compute_key_results(store, config, first_day, last_day)
+            result, failure = validate_output(
+                store,
+                KEY_RESULTS,
+                SUITE_CHECK,
+                partition_label(context),
+                context.run_id,
+                rows,
+                key_results_suite(),
+            )
+            yield result
+            if failure:  # a value that failed a blocking check is never published
+                raise dg.Failure(failure, allow_retries=False)
+            load_key_results(store, rows, as_of_days, datetime.now(UTC), context.run_id)
+            latest = rows.filter(pl.col("as_of") == last_day)
+            yield dg.MaterializeResult(
+                metadata={
+                    "rows": rows.height,
+                    **{
+                        f"{kr_id}": f"{status} (progress {progress:.0%})" if progress is not None else status
+                        for kr_id, status, progress in latest.select(
+                            "key_result_id", "status", "progress"
+                        ).iter_rows()
+                    },
+                }
+            )
 
     return [objectives_asset, key_results_asset]

@@ -16,6 +16,7 @@ from expectations.runner import validate
 from expectations.suites import entity_suite
 from kpi.config import PipelineConfig, SourceConfig
 from kpi.entities import ENTITIES
+from kpi.locks import warehouse_lock
 from kpi.periods import days_between
 from kpi.warehouse import quarantine, quarantine_scope
 from pipelines.io_managers import DATE_COLUMN
@@ -166,54 +167,57 @@ def build_raw_asset(
             raise dg.Failure(str(error), allow_retries=False) from None
         gate = gate_source_rows(source, mapped, window)
         store = warehouse.get()
-        with store.transaction() as connection:
-            store.replace(
-                connection,
-                quarantine,
-                gate.quarantined.with_columns(
-                    source=pl.lit(source.name),
-                    entity=pl.lit(source.entity),
-                    # its own day (a day of a range run); null: a row of no day, quarantined once
-                    partition=pl.col("day").dt.to_string("%Y-%m-%d"),
-                    run_id=pl.lit(context.run_id),
-                    quarantined_at=pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC")),
+        with warehouse_lock(store.engine, context.log.info):
+            with store.transaction() as connection:
+                store.replace(
+                    connection,
+                    quarantine,
+                    gate.quarantined.with_columns(
+                        source=pl.lit(source.name),
+                        entity=pl.lit(source.entity),
+                        # its own day (a day of a range run); null: a row of no day, quarantined once
+                        partition=pl.col("day").dt.to_string("%Y-%m-%d"),
+                        run_id=pl.lit(context.run_id),
+                        quarantined_at=pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC")),
+                    ),
+                    quarantine_scope(
+                        source.name,
+                        days_between(window.start, window.end) if window else [],
+                        None
+                        if mapped.complete
+                        else gate.quarantined.filter(pl.col("day").is_null())["raw_row"],
+                    ),
+                )
+            record_check(store, QUALITY_CHECK, key, partition, gate.passed, gate.observed(), context.run_id)
+            metadata = {
+                "rows": gate.rows_in,
+                "rows_quarantined": gate.quarantined.height - gate.undated,
+                "rows_without_day": gate.undated,
+                "quarantined_share": gate.share,
+                "threshold": gate.threshold,
+                "failed_expectations": dg.MetadataValue.md(
+                    "\n".join(f"- {failed.expectation}: {failed.observed}" for failed in gate.outcome.failed)
+                    or "none"
                 ),
-                quarantine_scope(
-                    source.name,
-                    days_between(window.start, window.end) if window else [],
-                    None if mapped.complete else gate.quarantined.filter(pl.col("day").is_null())["raw_row"],
-                ),
+            }
+            yield check_result(QUALITY_CHECK, gate.passed, metadata, gate.observed())
+            if not gate.passed:
+                raise dg.Failure(
+                    failure_message(
+                        QUALITY_CHECK,
+                        key,
+                        partition,
+                        gate.failure_details(),
+                    ),
+                    allow_retries=False,
+                )
+            yield dg.Output(
+                gate.kept,
+                metadata={
+                    "rows": gate.kept.height,
+                    "window": str(window) if window else "snapshot",
+                    **({"extract": mapped.note} if mapped.note else {}),
+                },
             )
-        record_check(store, QUALITY_CHECK, key, partition, gate.passed, gate.observed(), context.run_id)
-        metadata = {
-            "rows": gate.rows_in,
-            "rows_quarantined": gate.quarantined.height - gate.undated,
-            "rows_without_day": gate.undated,
-            "quarantined_share": gate.share,
-            "threshold": gate.threshold,
-            "failed_expectations": dg.MetadataValue.md(
-                "\n".join(f"- {failed.expectation}: {failed.observed}" for failed in gate.outcome.failed)
-                or "none"
-            ),
-        }
-        yield check_result(QUALITY_CHECK, gate.passed, metadata, gate.observed())
-        if not gate.passed:
-            raise dg.Failure(
-                failure_message(
-                    QUALITY_CHECK,
-                    key,
-                    partition,
-                    gate.failure_details(),
-                ),
-                allow_retries=False,
-            )
-        yield dg.Output(
-            gate.kept,
-            metadata={
-                "rows": gate.kept.height,
-                "window": str(window) if window else "snapshot",
-                **({"extract": mapped.note} if mapped.note else {}),
-            },
-        )
 
     return raw_asset

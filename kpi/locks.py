@@ -1,0 +1,76 @@
+"""One writer at a time per warehouse, across processes and Dagster instances.
+
+Two runs that write one warehouse at once (the nightly run and a backfill, two overlapping backfills,
+`kpi run` beside the UI) must end with one copy of each partition: each step that reads the warehouse
+and writes it holds this lock from its first read to its commit, so the second waits for the first
+and then replaces its rows, instead of both inserting the same keys. PostgreSQL uses an advisory lock,
+MySQL/MariaDB a named lock (`GET_LOCK`); a DuckDB file already admits one writing process, which
+`open_warehouse` waits for with a message; SQLite serializes its writers itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+LOCK_NAME = "kpi_pipeline_warehouse"
+LOCK_KEY = 0x6B70695F77617265  # "kpi_ware": the PostgreSQL advisory lock's 64-bit key
+POLL_SECONDS = 0.5
+DEFAULT_TIMEOUT_SECONDS = 1800.0
+
+
+class WarehouseBusy(Exception):
+    """Another run held the warehouse lock for longer than this run would wait."""
+
+
+@contextmanager
+def warehouse_lock(
+    engine: sa.Engine,
+    log: Callable[[str], None] = lambda message: None,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+) -> Iterator[None]:
+    """Hold the warehouse's writer lock for the block, waiting for another holder up to
+    `timeout_seconds` (saying so once through `log`). Raises WarehouseBusy after the wait.
+
+    The lock lives on its own connection, apart from the block's transactions, and is released
+    when the block ends, or when the process dies (the server drops a dead session's locks).
+    """
+    dialect = engine.dialect.name
+    if dialect not in ("postgresql", "mysql", "mariadb"):
+        yield
+        return
+    with engine.connect() as connection:
+        _acquire(connection, dialect, log, timeout_seconds)
+        try:
+            yield
+        finally:
+            release = (
+                "SELECT pg_advisory_unlock(:key)" if dialect == "postgresql" else "SELECT RELEASE_LOCK(:name)"
+            )
+            connection.execute(sa.text(release), {"key": LOCK_KEY, "name": LOCK_NAME})
+            connection.commit()
+
+
+def _acquire(
+    connection: sa.Connection, dialect: str, log: Callable[[str], None], timeout_seconds: float
+) -> None:
+    attempt = "SELECT pg_try_advisory_lock(:key)" if dialect == "postgresql" else "SELECT GET_LOCK(:name, 0)"
+    deadline = time.monotonic() + timeout_seconds
+    waited = False
+    while True:
+        acquired = connection.execute(sa.text(attempt), {"key": LOCK_KEY, "name": LOCK_NAME}).scalar()
+        connection.commit()  # (the lock is the session's, not the transaction's)
+        if acquired:
+            return
+        if time.monotonic() >= deadline:
+            raise WarehouseBusy(
+                f"another run has held the warehouse's lock for more than {timeout_seconds:.0f} s; "
+                "try again when it has finished"
+            )
+        if not waited:
+            log("another run is writing the warehouse: waiting for it to finish")
+            waited = True
+        time.sleep(POLL_SECONDS)

@@ -1,0 +1,105 @@
+"""Two `kpi run` processes writing one warehouse at once end with one copy of each partition and no
+error: the second waits for the warehouse lock, then replaces the first's rows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import SERVERS, new_database, write_config
+
+KPI = Path(sys.executable).parent / "kpi"
+DAYS = [f"2026-01-{day:02d}" for day in range(1, 4)]
+
+
+def config(directory: Path, warehouse: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = [f"T{day}{index},{day},C{index},{index + 1}.25" for day in DAYS for index in range(40)]
+    (directory / "sales.csv").write_text("id,day,customer,total\n" + "\n".join(rows) + "\n")
+    return write_config(
+        directory,
+        {
+            "start_date": "2026-01-01",
+            "warehouse": warehouse,
+            "sources": [
+                {
+                    "name": "shop",
+                    "connector": "files",
+                    "options": {"path": "sales.csv"},
+                    "entity": "revenue_transactions",
+                    "columns": {
+                        "transaction_id": "id",
+                        "booked_on": "day",
+                        "customer_id": "customer",
+                        "amount": "total",
+                    },
+                }
+            ],
+            "objectives": [
+                {
+                    "id": "o",
+                    "title": "O",
+                    "owner": "me",
+                    "start": "2026-01-01",
+                    "end": "2026-01-31",
+                    "key_results": [
+                        {"id": "kr", "description": "d", "kpi_id": "revenue", "baseline": 0, "target": 5000}
+                    ],
+                }
+            ],
+        },
+    )
+
+
+@pytest.mark.parametrize("kind", list(SERVERS))
+def test_two_overlapping_runs_leave_one_copy_of_each_partition(tmp_path: Path, kind: str) -> None:
+    with new_database(kind) as url:
+        path = config(tmp_path, url)
+        started = time.monotonic()
+        # The same days twice at once: a backfill as one run, and one run per day as nightly runs.
+        processes = [
+            subprocess.Popen(
+                [KPI, "run", "--config", path, "--from", DAYS[0], "--to", DAYS[-1], *single_run],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**os.environ, "DAGSTER_HOME": str(tmp_path / f"dagster_{index}")},
+            )
+            for index, single_run in enumerate([["--single-run"], []])
+        ]
+        outputs = [process.communicate(timeout=600)[0] for process in processes]
+        elapsed = time.monotonic() - started
+        for process, output in zip(processes, outputs, strict=True):
+            assert process.returncode == 0, output
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as connection:
+
+                def rows(sql: str) -> pl.DataFrame:
+                    return pl.read_database(sql, connection)
+
+                assert rows(
+                    "SELECT count(*) AS n, count(DISTINCT transaction_id) AS d FROM revenue_transactions"
+                ).rows() == [(120, 120)]  # 3 days x 40 rows, once each
+                duplicated = rows(
+                    "SELECT kpi_id, grain, period_start FROM kpi_values GROUP BY kpi_id, grain, period_start HAVING count(*) > 1"
+                )
+                assert duplicated.is_empty()
+                # Revenue per day: 40 rows of 1.25 .. 40.25 = 40 * 1.25 + (0 + ... + 39) = 50 + 780 = 830.
+                day_values = rows("SELECT value FROM kpi_values WHERE kpi_id = 'revenue' AND grain = 'day'")
+                assert day_values["value"].to_list() == [830.0] * 3
+                month = rows(
+                    "SELECT value, days_covered FROM kpi_values WHERE kpi_id = 'revenue' AND grain = 'month'"
+                )
+                assert month.rows() == [(2490.0, 3)]
+                assert rows("SELECT count(*) AS n FROM key_results").item() == 3
+        finally:
+            engine.dispose()
+        print(f"{kind}: two overlapping runs of {len(DAYS)} days each in {elapsed:.1f} s")
