@@ -146,8 +146,14 @@ def open_warehouse(config: PipelineConfig):
             if str(error.orig or error).strip()
             else type(error).__name__
         )
+        advice = (
+            " (a DuckDB file admits one writing process: wait for the other run to finish, or run the "
+            "range from the UI that holds it)"
+            if "Could not set lock on file" in cause
+            else ""
+        )
         raise CannotStart(
-            f"warehouse {url.render_as_string(hide_password=True)} cannot be used: {scrub(cause, url)}"
+            f"warehouse {url.render_as_string(hide_password=True)} cannot be used: {scrub(cause, url)}{advice}"
         ) from None
     return warehouse
 

@@ -103,3 +103,34 @@ def test_two_overlapping_runs_leave_one_copy_of_each_partition(tmp_path: Path, k
         finally:
             engine.dispose()
         print(f"{kind}: two overlapping runs of {len(DAYS)} days each in {elapsed:.1f} s")
+
+
+def test_a_duckdb_file_in_use_by_another_process_is_refused_with_one_line(tmp_path: Path) -> None:
+    path = config(tmp_path, "duckdb:///warehouse.duckdb")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)",
+            str(tmp_path / "warehouse.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        result = subprocess.run(
+            [KPI, "run", "--config", path, "--from", DAYS[0], "--to", DAYS[0]],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster")},
+            timeout=120,
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("error:")]
+    assert f"(PID {holder.pid})" in line
+    assert "a DuckDB file admits one writing process: wait for the other run to finish" in line
