@@ -16,6 +16,10 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
+WAREHOUSE_POOL = "warehouse"
+"""The Dagster concurrency pool of every step that writes the warehouse: with the instance's
+`concurrency.pools.default_limit: 1`, one such step at a time across the instance's runs (the
+lock below also covers runs of other instances and processes)."""
 LOCK_NAME = "kpi_pipeline_warehouse"
 LOCK_KEY = 0x6B70695F77617265  # "kpi_ware": the PostgreSQL advisory lock's 64-bit key
 POLL_SECONDS = 0.5

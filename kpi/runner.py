@@ -111,7 +111,11 @@ def ensure_dagster_home(config_path: Path | None = None) -> Path:
     if not settings.exists():
         settings.write_text(
             "telemetry:\n  enabled: false\n"
-            "run_queue:\n  max_concurrent_runs: 1\n"
+            # One run at a time from the queue, and one warehouse step at a time across every run of
+            # this instance, `kpi run`'s in-process runs included (the assets' pool `warehouse`).
+            "concurrency:\n  runs:\n    max_concurrent_runs: 1\n  pools:\n    default_limit: 1\n"
+            # A run worker that dies (killed, out of memory) is marked failed and frees its slots.
+            "run_monitoring:\n  enabled: true\n  poll_interval_seconds: 30\n"
             "event_log_storage:\n"
             "  module: dagster._core.storage.event_log\n"
             "  class: ConsolidatedSqliteEventLogStorage\n"

@@ -9,7 +9,7 @@ from assets.entities.transforms import combine_sources, duplicate_keys
 from expectations.checks import blocking_check, check_result, failure_message, record_check
 from kpi.config import PipelineConfig
 from kpi.entities import ENTITIES
-from kpi.locks import warehouse_lock
+from kpi.locks import WAREHOUSE_POOL, warehouse_lock
 from kpi.periods import days_between
 from kpi.warehouse import ENTITY_TABLES, entity_rows_where, record_loaded_days
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
@@ -33,6 +33,7 @@ def build_entity_asset(
     partitions_def = partitions if entity.is_dated else None
 
     @dg.asset(
+        pool=WAREHOUSE_POOL,
         key=key,
         check_specs=[
             blocking_check(

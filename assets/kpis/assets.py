@@ -11,7 +11,7 @@ from assets.kpis.transforms import following_periods
 from expectations.checks import blocking_check, validate_output
 from expectations.suites import kpi_values_suite
 from kpi.config import PipelineConfig
-from kpi.locks import warehouse_lock
+from kpi.locks import WAREHOUSE_POOL, warehouse_lock
 from kpi.warehouse import kpi_definitions, load_kpi_values
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
@@ -22,6 +22,7 @@ SUITE_CHECK = "kpi_values_suite"
 
 def build_kpi_definitions_asset() -> dg.AssetsDefinition:
     @dg.asset(
+        pool=WAREHOUSE_POOL,
         key=["kpi", "kpi_definitions"],
         group_name="kpi",
         kinds={"sql"},
@@ -41,6 +42,7 @@ def build_kpi_values_asset(
     config: PipelineConfig, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     @dg.asset(
+        pool=WAREHOUSE_POOL,
         key=KEY,
         check_specs=[
             blocking_check(

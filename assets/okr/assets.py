@@ -18,7 +18,7 @@ from assets.okr.transforms import (
 from expectations.checks import blocking_check, validate_output
 from expectations.suites import key_results_suite
 from kpi.config import PipelineConfig
-from kpi.locks import warehouse_lock
+from kpi.locks import WAREHOUSE_POOL, warehouse_lock
 from kpi.periods import days_between
 from kpi.warehouse import (
     KEY_RESULTS_DAYS,
@@ -84,6 +84,7 @@ def build_okr_assets(
     config: PipelineConfig, partitions: dg.PartitionsDefinition
 ) -> list[dg.AssetsDefinition]:
     @dg.asset(
+        pool=WAREHOUSE_POOL,
         key=["okr", "objectives"],
         group_name="okr",
         kinds={"sql"},
@@ -114,6 +115,7 @@ def build_okr_assets(
         )
 
     @dg.asset(
+        pool=WAREHOUSE_POOL,
         key=KEY_RESULTS,
         check_specs=[
             blocking_check(

@@ -16,7 +16,7 @@ from expectations.runner import validate
 from expectations.suites import entity_suite
 from kpi.config import PipelineConfig, SourceConfig
 from kpi.entities import ENTITIES
-from kpi.locks import warehouse_lock
+from kpi.locks import WAREHOUSE_POOL, warehouse_lock
 from kpi.periods import days_between
 from kpi.warehouse import quarantine, quarantine_scope
 from pipelines.io_managers import DATE_COLUMN
@@ -137,6 +137,7 @@ def build_raw_asset(
     partitions_def = partitions if entity.is_dated else None
 
     @dg.asset(
+        pool=WAREHOUSE_POOL,
         key=key,
         partitions_def=partitions_def,
         backfill_policy=SINGLE_RUN if entity.is_dated else None,
