@@ -14,6 +14,7 @@ from kpi.periods import days_between
 from kpi.warehouse import ENTITY_TABLES, entity_rows_where, record_loaded_days
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
+from pipelines.retries import TRANSIENT_RETRY
 
 UNIQUE_CHECK = "unique_keys"
 
@@ -34,6 +35,7 @@ def build_entity_asset(
 
     @dg.asset(
         pool=WAREHOUSE_POOL,
+        retry_policy=TRANSIENT_RETRY,
         key=key,
         check_specs=[
             blocking_check(

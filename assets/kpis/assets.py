@@ -15,6 +15,7 @@ from kpi.locks import WAREHOUSE_POOL, warehouse_lock
 from kpi.warehouse import kpi_definitions, load_kpi_values
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
+from pipelines.retries import TRANSIENT_RETRY
 
 KEY = dg.AssetKey(["kpi", "kpi_values"])
 SUITE_CHECK = "kpi_values_suite"
@@ -23,6 +24,7 @@ SUITE_CHECK = "kpi_values_suite"
 def build_kpi_definitions_asset() -> dg.AssetsDefinition:
     @dg.asset(
         pool=WAREHOUSE_POOL,
+        retry_policy=TRANSIENT_RETRY,
         key=["kpi", "kpi_definitions"],
         group_name="kpi",
         kinds={"sql"},
@@ -43,6 +45,7 @@ def build_kpi_values_asset(
 ) -> dg.AssetsDefinition:
     @dg.asset(
         pool=WAREHOUSE_POOL,
+        retry_policy=TRANSIENT_RETRY,
         key=KEY,
         check_specs=[
             blocking_check(

@@ -31,6 +31,7 @@ from kpi.warehouse import (
 from kpi.warehouse import key_results as key_results_table
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
+from pipelines.retries import TRANSIENT_RETRY
 
 KEY_RESULTS = dg.AssetKey(["okr", "key_results"])
 SUITE_CHECK = "key_results_suite"
@@ -85,6 +86,7 @@ def build_okr_assets(
 ) -> list[dg.AssetsDefinition]:
     @dg.asset(
         pool=WAREHOUSE_POOL,
+        retry_policy=TRANSIENT_RETRY,
         key=["okr", "objectives"],
         group_name="okr",
         kinds={"sql"},
@@ -116,6 +118,7 @@ def build_okr_assets(
 
     @dg.asset(
         pool=WAREHOUSE_POOL,
+        retry_policy=TRANSIENT_RETRY,
         key=KEY_RESULTS,
         check_specs=[
             blocking_check(

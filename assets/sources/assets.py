@@ -22,6 +22,7 @@ from kpi.warehouse import quarantine, quarantine_scope
 from pipelines.io_managers import DATE_COLUMN
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
 from pipelines.resources import WarehouseResource
+from pipelines.retries import TRANSIENT_RETRY
 
 
 def value_format(config: PipelineConfig, source: SourceConfig) -> ValueFormat:
@@ -138,6 +139,7 @@ def build_raw_asset(
 
     @dg.asset(
         pool=WAREHOUSE_POOL,
+        retry_policy=TRANSIENT_RETRY,
         key=key,
         partitions_def=partitions_def,
         backfill_policy=SINGLE_RUN if entity.is_dated else None,
@@ -145,7 +147,6 @@ def build_raw_asset(
         kinds={"polars", source.connector},
         description=f"Source {source.name!r} through the {source.connector!r} connector, mapped onto {source.entity}.",
         metadata={"connector": source.connector, "entity": source.entity, DATE_COLUMN: entity.date_column},
-        retry_policy=dg.RetryPolicy(max_retries=1, delay=5),
         check_specs=[
             blocking_check(
                 key,
