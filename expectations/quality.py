@@ -47,7 +47,12 @@ class GateResult:
                 f"{rule} x{count}" for rule, count in counts.iter_rows()
             )
             if any(rule.startswith("type:") for rule in counts["rule"]):
-                details += " (type:<column>: a value that does not read as the column's type without loss; text dates must be ISO or match the source's date_format, text numbers use the source's decimal_separator and thousands_separator)"
+                details += (
+                    " (type:<column>: a value that does not read as the column's type without loss; text dates"
+                    " must be ISO or match the source's date_format; a text number like 1.000 or 113.328 is"
+                    ' refused until the source declares its decimal_separator: "." for US-style amounts with'
+                    ' three decimals, "," with thousands_separator "." for 1.234,56)'
+                )
             if any(rule.startswith("null_marker:") for rule in counts["rule"]):
                 details += " (null_marker:<column>: a value like NULL or N/A; list the source's null markers in its null_values)"
             details += "; e.g. rows: " + " | ".join(self.quarantined["raw_row"].head(3))

@@ -65,6 +65,12 @@ def _run(config_path: Path, first: date, last: date, single_run: bool = False):
 
     from kpi.runner import CannotStart, ensure_dagster_home
 
+    try:  # a bad config is its own one line, before anything else is said
+        from kpi.config import load_config
+
+        load_config(config_path)
+    except ConfigError as error:
+        _fail(str(error))
     home = ensure_dagster_home(config_path)
     config = config_path.resolve()
     console.print(
