@@ -1,12 +1,20 @@
-"""docs/kpis.md, rendered from the KPI catalog so the docs cannot drift from the code."""
+"""docs/kpis.md and docs/warehouse.md, rendered from the KPI catalog and from kpi/schema.py so the docs
+cannot drift from the code (`make docs` writes both; a test fails when one is out of date)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from assets.kpis.definitions import KPI_LIST
+import sqlalchemy as sa
 
-KPI_DOC = Path(__file__).resolve().parents[1] / "docs" / "kpis.md"
+from assets.kpis.definitions import KPI_LIST
+from kpi import schema
+from kpi.entities import ENTITIES
+from kpi.migrations import MIGRATIONS
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+KPI_DOC = DOCS / "kpis.md"
+WAREHOUSE_DOC = DOCS / "warehouse.md"
 
 
 def render_kpi_catalog() -> str:
@@ -41,7 +49,142 @@ def render_kpi_catalog() -> str:
     return "\n".join(lines)
 
 
+# SQL a BI user copies; a test runs each on DuckDB, PostgreSQL and MariaDB after a pipeline run.
+WAREHOUSE_EXAMPLES = [
+    (
+        "The latest scorecard: every key result at its latest as-of day",
+        """SELECT objective_title, owner, description, as_of, actual, target, progress, expected_progress, status
+FROM okr_scorecard
+ORDER BY objective_title, key_result_id;""",
+    ),
+    (
+        "A KPI's monthly trend against its key result's target (here the key result kr-churn)",
+        """SELECT v.period_start AS month, v.value, d.baseline, d.target, v.is_complete, v.days_covered
+FROM kpi_values v
+JOIN key_result_definitions d ON d.kpi_id = v.kpi_id
+WHERE d.key_result_id = 'kr-churn' AND v.grain = 'month'
+ORDER BY v.period_start;""",
+    ),
+    (
+        "Month over month: each KPI's latest month against the month before, biggest movers first",
+        """SELECT name, period_start, value, previous_value, change_pct, is_complete
+FROM kpi_latest
+WHERE grain = 'month' AND change_pct IS NOT NULL
+ORDER BY abs(change_pct) DESC;""",
+    ),
+    (
+        "The same for every month, from kpi_values (change_pct as kpi_latest computes it)",
+        """SELECT kpi_id, period_start, value, previous_value,
+    CASE WHEN previous_value <> 0 THEN (value - previous_value) / abs(previous_value) END AS change_pct
+FROM kpi_values
+WHERE grain = 'month'
+ORDER BY kpi_id, period_start;""",
+    ),
+]
+
+_TYPE_NAMES: list[tuple[type, str]] = [
+    (sa.Text, "text"),
+    (sa.String, "text"),
+    (sa.Date, "date"),
+    (sa.DateTime, "timestamp (UTC)"),
+    (sa.Double, "float"),
+    (sa.BigInteger, "integer"),
+    (sa.Integer, "integer"),
+    (sa.Boolean, "boolean"),
+]
+
+
+def _type_name(column: sa.Column) -> str:
+    name = next(text for kind, text in _TYPE_NAMES if isinstance(column.type, kind))
+    if isinstance(column.type, sa.String) and not isinstance(column.type, sa.Text) and column.type.length:
+        name += f" ({column.type.length})"
+    return name
+
+
+def _view_column_type(name: str) -> str:
+    if name in ("change", "change_pct"):
+        return "float"
+    if name == "objective_title":
+        return "text (255)"
+    for table in (schema.kpi_values, schema.key_results, schema.kpi_definitions, schema.objectives):
+        if name in table.c:
+            return _type_name(table.c[name])
+    return _type_name(schema.key_result_definitions.c[name])
+
+
+def _cell(text: str | None) -> str:
+    return (text or "").replace("|", "\\|")
+
+
+def _table_section(table: sa.Table) -> list[str]:
+    key = [column.name for column in table.primary_key.columns]
+    lines = [f"### `{table.name}`", "", _cell(table.comment)]
+    if table.name in ENTITIES:
+        key = [ENTITIES[table.name].key, "source"]  # not enforced: a load replaces a source's rows
+    lines += ["", f"Key: {', '.join(key)}.", ""] if key else [""]
+    lines += ["| column | type | null | meaning |", "|---|---|---|---|"]
+    for column in table.columns:
+        lines.append(
+            f"| `{column.name}` | {_type_name(column)} | {'yes' if column.nullable else 'no'} | {_cell(column.comment)} |"
+        )
+    return [*lines, ""]
+
+
+def render_warehouse_reference() -> str:
+    bookkeeping = {table.name for table in schema.BOOKKEEPING_TABLES}
+    entities = set(schema.ENTITY_TABLES)
+    contract = [
+        table
+        for table in schema.metadata.tables.values()
+        if table.name not in bookkeeping and table.name not in entities
+    ]
+    lines = [
+        "# Warehouse tables and views",
+        "",
+        "Generated from `kpi/schema.py` by `make docs`; a test fails when it is out of date. The same",
+        "descriptions are in the warehouse as table and column comments (PostgreSQL, MariaDB, DuckDB; views",
+        "too, except on MariaDB), so a BI tool's catalog shows them.",
+        "",
+        "Names and columns are stable: a release that changes a table migrates the existing warehouse in",
+        "place (`schema_version` records the migrations applied), and a column added to a view is added at",
+        "its end, so a view you build on ours keeps working. Dates are calendar dates in the reporting time",
+        "zone; amounts are in the reporting currency; timestamps are UTC.",
+        "",
+        "## Views",
+        "",
+    ]
+    for view in schema.VIEWS.values():
+        lines += [f"### `{view.name}` (view)", "", _cell(view.comment), ""]
+        lines += ["| column | type | meaning |", "|---|---|---|"]
+        lines += [
+            f"| `{name}` | {_view_column_type(name)} | {_cell(comment)} |"
+            for name, comment in view.columns.items()
+        ]
+        lines.append("")
+    lines += [
+        "`change` is a reserved word in MariaDB and MySQL: write `` `change` `` there.",
+        "",
+        "## Tables",
+        "",
+    ]
+    for table in contract:
+        lines += _table_section(table)
+    lines += ["## Canonical entities", ""]
+    for name in schema.ENTITY_TABLES:
+        lines += _table_section(schema.metadata.tables[name])
+    lines += ["## Schema bookkeeping", ""]
+    for table in schema.BOOKKEEPING_TABLES:
+        lines += _table_section(table)
+    lines += ["Migrations:", "", "| version | change |", "|---|---|"]
+    lines += [f"| {migration.version} | {migration.name} |" for migration in MIGRATIONS]
+    lines += ["", "## Example queries", ""]
+    for title, sql in WAREHOUSE_EXAMPLES:
+        lines += [f"{title}:", "", "```sql", sql, "```", ""]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    KPI_DOC.parent.mkdir(exist_ok=True)
-    KPI_DOC.write_text(render_kpi_catalog())
-    print(f"wrote {KPI_DOC}")
+    DOCS.mkdir(exist_ok=True)
+    for path, text in ((KPI_DOC, render_kpi_catalog()), (WAREHOUSE_DOC, render_warehouse_reference())):
+        path.write_text(text)
+        print(f"wrote {path}")

@@ -1,7 +1,8 @@
 """The warehouse: its tables (we own the DDL), and loads that replace rows in one transaction.
 
-Any SQLAlchemy URL works; DuckDB (the embedded default) is loaded through Arrow, the others through
-executemany for now.
+Any SQLAlchemy URL works: DuckDB (the embedded default) is loaded through Arrow, PostgreSQL with COPY
+and MySQL/MariaDB with multi-row inserts (`kpi/bulk.py`), others through executemany. The tables and
+views are defined in `kpi/schema.py` and migrated by `kpi/migrations.py`.
 """
 
 from __future__ import annotations
@@ -15,12 +16,20 @@ from datetime import date, datetime
 import polars as pl
 import sqlalchemy as sa
 
-from assets.kpis.transforms import KPI_VALUE_SCHEMA
-from assets.okr.transforms import KEY_RESULT_SCHEMA
+from kpi import bulk
 from kpi.entities import ENTITIES
+from kpi.migrations import upgrade
+from kpi.schema import ENTITY_TABLES, frame_schema, kpi_values, loaded_partitions, quarantine
 
-TEXT = sa.String(255)
-metadata = sa.MetaData()
+# The tables live in kpi/schema.py; the names the pipeline imports from here stay.
+from kpi.schema import TEXT as TEXT
+from kpi.schema import dq_results as dq_results
+from kpi.schema import key_result_definitions as key_result_definitions
+from kpi.schema import key_results as key_results
+from kpi.schema import kpi_definitions as kpi_definitions
+from kpi.schema import metadata as metadata
+from kpi.schema import objectives as objectives
+
 _TABLES_CREATED: set[str] = set()
 _ENGINES: dict[str, sa.Engine] = {}
 KEY_CHUNK = 5000  # keys per DELETE ... IN (...) statement on servers
@@ -33,167 +42,6 @@ def dispose_all() -> None:
         engine.dispose()
     _ENGINES.clear()
     _TABLES_CREATED.clear()
-
-
-def _column_type(dtype: pl.DataType) -> sa.types.TypeEngine:
-    if isinstance(dtype, pl.String):
-        return TEXT
-    if isinstance(dtype, pl.Date):
-        return sa.Date()
-    if isinstance(dtype, pl.Float64):
-        return sa.Double()
-    if isinstance(dtype, pl.Int64):
-        return sa.BigInteger()
-    if isinstance(dtype, pl.Boolean):
-        return sa.Boolean()
-    raise TypeError(f"no warehouse type for {dtype}")
-
-
-# Canonical entities, one table each, with the source that delivered the row.
-ENTITY_TABLES = {
-    name: sa.Table(
-        name,
-        metadata,
-        *(sa.Column(column, _column_type(dtype)) for column, dtype in entity.schema.items()),
-        sa.Column("source", TEXT, nullable=False),
-    )
-    for name, entity in ENTITIES.items()
-}
-
-loaded_partitions = sa.Table(
-    "loaded_partitions",
-    metadata,
-    sa.Column("entity", TEXT, primary_key=True),
-    sa.Column("partition_date", sa.Date(), primary_key=True),
-    sa.Column("row_count", sa.BigInteger(), nullable=False),
-    sa.Column("run_id", TEXT),
-    sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
-    # The sources whose rows the day holds, comma-separated: a source added later has not loaded it.
-    sa.Column("sources", sa.String(2000)),
-)
-
-kpi_values = sa.Table(
-    "kpi_values",
-    metadata,
-    *(
-        sa.Column(name, _column_type(dtype), primary_key=name in ("kpi_id", "grain", "period_start"))
-        for name, dtype in KPI_VALUE_SCHEMA.items()
-    ),
-    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("run_id", TEXT),
-)
-
-
-key_results = sa.Table(
-    "key_results",
-    metadata,
-    *(
-        sa.Column(name, _column_type(dtype), primary_key=name in ("key_result_id", "as_of"))
-        for name, dtype in KEY_RESULT_SCHEMA.items()
-    ),
-    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-objectives = sa.Table(
-    "objectives",
-    metadata,
-    sa.Column("objective_id", TEXT, primary_key=True),
-    sa.Column("title", TEXT, nullable=False),
-    sa.Column("owner", TEXT, nullable=False),
-    sa.Column("period_start", sa.Date(), nullable=False),
-    sa.Column("period_end", sa.Date(), nullable=False),
-)
-
-# Labels of the key results (their description, KPI, baseline and target) for BI joins and the scorecard.
-key_result_definitions = sa.Table(
-    "key_result_definitions",
-    metadata,
-    sa.Column("key_result_id", TEXT, primary_key=True),
-    sa.Column("objective_id", TEXT, nullable=False),
-    sa.Column("description", TEXT, nullable=False),
-    sa.Column("kpi_id", TEXT, nullable=False),
-    sa.Column("baseline", sa.Double(), nullable=False),
-    sa.Column("target", sa.Double(), nullable=False),
-)
-
-kpi_definitions = sa.Table(
-    "kpi_definitions",
-    metadata,
-    sa.Column("kpi_id", TEXT, primary_key=True),
-    sa.Column("name", TEXT, nullable=False),
-    sa.Column("formula", sa.String(1000), nullable=False),
-    sa.Column("unit", TEXT, nullable=False),
-    sa.Column("direction", TEXT, nullable=False),
-    sa.Column("inputs", TEXT, nullable=False),
-    sa.Column("is_ratio", sa.Boolean(), nullable=False),
-)
-
-# One row per check run: what was checked, on which partition, whether it passed and what it saw.
-dq_results = sa.Table(
-    "dq_results",
-    metadata,
-    sa.Column("check", TEXT, nullable=False),
-    sa.Column("asset", TEXT, nullable=False),
-    sa.Column("partition", TEXT),
-    sa.Column("passed", sa.Boolean(), nullable=False),
-    sa.Column("observed", sa.String(4000), nullable=False),
-    sa.Column("run_id", TEXT),
-    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-# Rows kept out of the entities by a row-level rule, with their values: nothing is silently dropped.
-quarantine = sa.Table(
-    "quarantine",
-    metadata,
-    sa.Column("source", TEXT, nullable=False),
-    sa.Column("entity", TEXT, nullable=False),
-    sa.Column("partition", TEXT),
-    sa.Column("rule", sa.String(2000), nullable=False),
-    sa.Column("raw_row", sa.Text(), nullable=False),
-    sa.Column("run_id", TEXT),
-    sa.Column("quarantined_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-# The BI views: each key result at its latest as-of date, and each KPI and grain at its latest period
-# with its change on the previous period. `{change}` and `{change_pct}` are quoted per dialect:
-# CHANGE is a reserved word in MySQL/MariaDB.
-VIEWS = {
-    "okr_scorecard": """
-        SELECT o.title AS objective_title, o.owner, d.description, r.*
-        FROM key_results r
-        JOIN objectives o ON o.objective_id = r.objective_id
-        JOIN key_result_definitions d ON d.key_result_id = r.key_result_id
-        WHERE r.as_of = (SELECT max(l.as_of) FROM key_results l WHERE l.key_result_id = r.key_result_id)
-    """,
-    "kpi_latest": """
-        SELECT d.name, d.direction, v.*,
-            v.value - v.previous_value AS {change},
-            CASE WHEN v.previous_value <> 0 THEN (v.value - v.previous_value) / abs(v.previous_value) END
-                AS {change_pct}
-        FROM kpi_values v
-        JOIN kpi_definitions d ON d.kpi_id = v.kpi_id
-        WHERE v.period_start = (
-            SELECT max(l.period_start) FROM kpi_values l WHERE l.kpi_id = v.kpi_id AND l.grain = v.grain
-        )
-    """,
-}
-
-
-def frame_schema(table: sa.Table) -> dict[str, pl.DataType]:
-    """The Polars schema of a table's rows, so empty reads keep their types."""
-    types: dict[type, pl.DataType] = {
-        sa.Text: pl.String(),
-        sa.String: pl.String(),
-        sa.Date: pl.Date(),
-        sa.Double: pl.Float64(),
-        sa.BigInteger: pl.Int64(),
-        sa.Boolean: pl.Boolean(),
-        sa.DateTime: pl.Datetime("us", "UTC"),
-    }
-    return {
-        column.name: next(v for k, v in types.items() if isinstance(column.type, k))
-        for column in table.columns
-    }
 
 
 @contextmanager
@@ -222,35 +70,12 @@ class Warehouse:
         return self.engine.url.render_as_string(hide_password=True)
 
     def create_tables(self) -> None:
-        """Create the tables that are missing; once per warehouse and process (it costs catalog queries)."""
+        """Bring the warehouse to this release's schema (kpi/migrations.py: migrations, views, comments),
+        once per warehouse and process: it costs catalog queries even when there is nothing to do."""
         key = self.engine.url.render_as_string(hide_password=False)
         if key not in _TABLES_CREATED:
-            metadata.create_all(self.engine, checkfirst=True)
-            self.add_missing_columns()
-            with self.engine.begin() as connection:
-                quoted = {name: self._quote(name) for name in ("change", "change_pct")}
-                for name, definition in VIEWS.items():
-                    connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
-                    connection.exec_driver_sql(f"CREATE VIEW {name} AS {definition.format(**quoted)}")
+            upgrade(self.engine)
             _TABLES_CREATED.add(key)
-
-    def add_missing_columns(self) -> list[str]:
-        """Add the columns a release added to a table that an earlier release created (nullable, so
-        existing rows keep their values; recomputing a period fills them). Returns `table.column`s added."""
-        added = []
-        with self.engine.begin() as connection:
-            for table in metadata.sorted_tables:
-                # (the column names of a query: duckdb-engine's catalog reflection fails on DuckDB 2)
-                existing = set(connection.execute(sa.select(sa.text("*")).select_from(table).limit(0)).keys())
-                for column in table.columns:
-                    if column.name in existing:
-                        continue
-                    column_type = column.type.compile(dialect=self.engine.dialect)
-                    connection.exec_driver_sql(
-                        f"ALTER TABLE {self._quote(table.name)} ADD COLUMN {self._quote(column.name)} {column_type}"
-                    )
-                    added.append(f"{table.name}.{column.name}")
-        return added
 
     def _quote(self, name: str) -> str:
         return self.engine.dialect.identifier_preparer.quote(name)
@@ -270,7 +95,7 @@ class Warehouse:
                 connection.exec_driver_sql(
                     f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM incoming_rows'
                 )
-        else:
+        elif not bulk.load(connection, table, frame):  # PostgreSQL: COPY; MySQL/MariaDB: multi-row inserts
             connection.execute(table.insert(), frame.to_dicts())
 
     def move_out(

@@ -19,25 +19,11 @@ import polars as pl
 from assets.kpis.definitions import KpiDefinition
 from kpi.entities import ENTITIES
 from kpi.periods import GRAINS, TRUNCATE_EVERY, shifted_period_start
+from kpi.schema import KPI_VALUE_SCHEMA as KPI_VALUE_SCHEMA
 
 # A period is its grain and its days: calendar periods (day, month, quarter, year) and other windows
 # (an objective's period up to an as-of date, grain "window") alike.
 PERIOD_KEY = ["grain", "period_start", "period_end"]
-
-KPI_VALUE_SCHEMA = {
-    "kpi_id": pl.String(),
-    "grain": pl.String(),
-    "period_start": pl.Date(),
-    "period_end": pl.Date(),
-    "value": pl.Float64(),
-    "numerator": pl.Float64(),
-    "denominator": pl.Float64(),
-    "previous_value": pl.Float64(),
-    "year_ago_value": pl.Float64(),
-    "unit": pl.String(),
-    "days_covered": pl.Int64(),
-    "is_complete": pl.Boolean(),
-}
 
 
 def _flow_measures(

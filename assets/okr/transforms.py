@@ -17,6 +17,7 @@ from datetime import date
 import polars as pl
 
 from kpi.config import ObjectiveConfig
+from kpi.schema import KEY_RESULT_SCHEMA as KEY_RESULT_SCHEMA
 
 WINDOW_GRAIN = "window"
 ON_TRACK_SLACK = 0.10
@@ -24,23 +25,6 @@ AT_RISK_SLACK = 0.25
 # Progress and expected progress are fractions of floats: on a boundary (0.30 vs 0.40 - 0.10) they may
 # differ in the last bit. Compare with a tolerance far below anything a person reads.
 TOLERANCE = 1e-9
-
-KEY_RESULT_SCHEMA = {
-    "objective_id": pl.String(),
-    "key_result_id": pl.String(),
-    "kpi_id": pl.String(),
-    "as_of": pl.Date(),
-    "period_start": pl.Date(),
-    "period_end": pl.Date(),
-    "baseline": pl.Float64(),
-    "target": pl.Float64(),
-    "actual": pl.Float64(),
-    "days_covered": pl.Int64(),
-    "progress_raw": pl.Float64(),
-    "progress": pl.Float64(),
-    "expected_progress": pl.Float64(),
-    "status": pl.String(),
-}
 
 
 def key_result_frame(objectives: Sequence[ObjectiveConfig]) -> pl.DataFrame:

@@ -4,7 +4,7 @@ give the same kpi_values and key_results as the embedded DuckDB warehouse."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -78,97 +78,3 @@ def test_a_server_warehouse_holds_the_same_values_as_duckdb(
     assert (
         checks["n"][0] == 4 * 12
     )  # a day: 5 sources' quality, 5 entities' unique_keys, kpi_values, key_results
-
-
-def previous_release_tables(url: str) -> None:
-    """kpi_values and key_results as the previous release created them (before year_ago_value and
-    days_covered), each with one row."""
-    old = sa.MetaData()
-    text, day, number = sa.String(255), sa.Date(), sa.Double()
-    kpi_values = sa.Table(
-        "kpi_values",
-        old,
-        *(sa.Column(name, text, primary_key=True) for name in ("kpi_id", "grain")),
-        sa.Column("period_start", day, primary_key=True),
-        sa.Column("period_end", day),
-        *(sa.Column(name, number) for name in ("value", "numerator", "denominator", "previous_value")),
-        sa.Column("unit", text),
-        sa.Column("is_complete", sa.Boolean()),
-        sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("run_id", text),
-    )
-    key_results = sa.Table(
-        "key_results",
-        old,
-        *(sa.Column(name, text) for name in ("objective_id", "kpi_id")),
-        sa.Column("key_result_id", text, primary_key=True),
-        sa.Column("as_of", day, primary_key=True),
-        *(sa.Column(name, day) for name in ("period_start", "period_end")),
-        *(
-            sa.Column(name, number)
-            for name in ("baseline", "target", "actual", "progress_raw", "progress", "expected_progress")
-        ),
-        sa.Column("status", text),
-        sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
-    )
-    engine = sa.create_engine(url)
-    try:
-        old.create_all(engine)
-        with engine.begin() as connection:
-            connection.execute(
-                kpi_values.insert(),
-                {
-                    "kpi_id": "revenue",
-                    "grain": "year",
-                    "period_start": date(2025, 1, 1),
-                    "value": 1234.5,
-                    "unit": "currency",
-                    "is_complete": True,
-                    "computed_at": datetime(2026, 1, 2, tzinfo=UTC),
-                },
-            )
-            connection.execute(
-                key_results.insert(),
-                {
-                    "key_result_id": "kr-old",
-                    "as_of": date(2025, 12, 31),
-                    "status": "achieved",
-                    "computed_at": datetime(2026, 1, 2, tzinfo=UTC),
-                },
-            )
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture(params=["duckdb", *SERVERS])
-def any_warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "duckdb":
-        yield f"duckdb:///{tmp_path / 'old.duckdb'}"
-        return
-    with new_database(request.param) as url:
-        yield url
-
-
-def test_a_warehouse_of_the_previous_release_gets_the_new_columns_and_keeps_its_rows(
-    demo_config_path: Path, any_warehouse: str, instance
-) -> None:
-    previous_release_tables(any_warehouse)
-    config = with_warehouse(demo_config_path, any_warehouse, "upgraded.yaml")
-    outcomes = run_partitions(config, LAST, LAST, instance=instance)
-    assert all(outcome.success for outcome in outcomes), [outcome.error for outcome in outcomes]
-    kept = table(
-        any_warehouse,
-        "SELECT value, year_ago_value, days_covered FROM kpi_values WHERE period_start = '2025-01-01'",
-    )
-    assert kept.rows() == [(1234.5, None, None)]  # the old row, untouched: nothing recomputed 2025
-    assert table(
-        any_warehouse, "SELECT status, days_covered FROM key_results WHERE key_result_id = 'kr-old'"
-    ).rows() == [("achieved", None)]
-    # The run's own rows fill the new columns: the day it loaded is one covered day.
-    day = table(
-        any_warehouse,
-        f"SELECT days_covered FROM kpi_values WHERE kpi_id = 'revenue' AND grain = 'day' AND period_start = '{LAST}'",
-    )
-    assert day.rows() == [(1,)]
-    latest = table(any_warehouse, "SELECT * FROM kpi_latest")
-    assert {"change", "change_pct", "year_ago_value", "days_covered"} <= set(latest.columns)

@@ -1,0 +1,505 @@
+"""The warehouse's shape, in one place: every table and view with what it means for a BI user.
+
+Tables are SQLAlchemy tables on one `metadata`, each table and column with a `comment=` that the
+warehouse receives (COMMENT ON / ALTER TABLE ... COMMENT) and docs/warehouse.md renders. The Polars
+schemas of the rows the pipeline computes (kpi_values, key_results) live here too, below the assets
+that build them. A change here is a change of the BI contract: it needs a migration in
+kpi/migrations.py that brings an existing warehouse to it.
+
+No I/O here: this module is imported by every Dagster process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+import sqlalchemy as sa
+
+from kpi.entities import ENTITIES
+
+TEXT = sa.String(255)
+metadata = sa.MetaData()
+
+# The Polars schemas of the rows the KPI and OKR transforms compute (in the tables' column order).
+KPI_VALUE_SCHEMA: dict[str, pl.DataType] = {
+    "kpi_id": pl.String(),
+    "grain": pl.String(),
+    "period_start": pl.Date(),
+    "period_end": pl.Date(),
+    "value": pl.Float64(),
+    "numerator": pl.Float64(),
+    "denominator": pl.Float64(),
+    "previous_value": pl.Float64(),
+    "year_ago_value": pl.Float64(),
+    "unit": pl.String(),
+    "days_covered": pl.Int64(),
+    "is_complete": pl.Boolean(),
+}
+
+KEY_RESULT_SCHEMA: dict[str, pl.DataType] = {
+    "objective_id": pl.String(),
+    "key_result_id": pl.String(),
+    "kpi_id": pl.String(),
+    "as_of": pl.Date(),
+    "period_start": pl.Date(),
+    "period_end": pl.Date(),
+    "baseline": pl.Float64(),
+    "target": pl.Float64(),
+    "actual": pl.Float64(),
+    "days_covered": pl.Int64(),
+    "progress_raw": pl.Float64(),
+    "progress": pl.Float64(),
+    "expected_progress": pl.Float64(),
+    "status": pl.String(),
+}
+
+
+def column_type(dtype: pl.DataType) -> sa.types.TypeEngine:
+    """The warehouse type of a Polars column."""
+    if isinstance(dtype, pl.String):
+        return TEXT
+    if isinstance(dtype, pl.Date):
+        return sa.Date()
+    if isinstance(dtype, pl.Float64):
+        return sa.Double()
+    if isinstance(dtype, pl.Int64):
+        return sa.BigInteger()
+    if isinstance(dtype, pl.Boolean):
+        return sa.Boolean()
+    raise TypeError(f"no warehouse type for {dtype}")
+
+
+def frame_schema(table: sa.Table) -> dict[str, pl.DataType]:
+    """The Polars schema of a table's rows, so empty reads keep their types."""
+    types: dict[type, pl.DataType] = {
+        sa.Text: pl.String(),
+        sa.String: pl.String(),
+        sa.Date: pl.Date(),
+        sa.Double: pl.Float64(),
+        sa.BigInteger: pl.Int64(),
+        sa.Integer: pl.Int64(),
+        sa.Boolean: pl.Boolean(),
+        sa.DateTime: pl.Datetime("us", "UTC"),
+    }
+    return {
+        column.name: next(v for k, v in types.items() if isinstance(column.type, k))
+        for column in table.columns
+    }
+
+
+# ----------------------------------------------------------------------------------------------------
+# Canonical entities: one table each, with the source that delivered the row.
+
+ENTITY_COMMENTS = {
+    "revenue_transactions": "Canonical revenue transactions, one row per transaction and source; refunds are negative.",
+    "expenses": "Canonical expenses, one row per expense and source; a cost is positive.",
+    "customers": "Canonical customers (a snapshot replaced whole on every run), one row per customer and source.",
+    "survey_responses": "Canonical CSAT and NPS survey responses, one row per response and source.",
+    "employees": "Canonical employees (a snapshot replaced whole on every run), one row per employee and source.",
+}
+
+ENTITY_COLUMN_COMMENTS = {
+    "transaction_id": "The transaction's key in its source (keys are scoped by source).",
+    "expense_id": "The expense's key in its source (keys are scoped by source).",
+    "customer_id": "The customer's key in its source (null on a transaction: an anonymous sale).",
+    "response_id": "The survey response's key in its source (keys are scoped by source).",
+    "employee_id": "The employee's key in its source (keys are scoped by source).",
+    "booked_on": "Day the amount was booked, in the reporting time zone.",
+    "amount": "Amount in the reporting currency.",
+    "category": "Expense category: cogs, operating, interest, tax or other.",
+    "signed_up_on": "Day the customer signed up: active from this day on.",
+    "churned_on": "Day the customer churned (no longer active from this day on); null: still a customer.",
+    "segment": "The customer's segment, as the source names it; null when it has none.",
+    "responded_on": "Day of the survey response, in the reporting time zone.",
+    "survey": "Which survey: csat (score 1-5) or nps (score 0-10).",
+    "score": "The response's score: csat 1-5, nps 0-10.",
+    "hired_on": "Day the employee was hired: employed from this day on.",
+    "terminated_on": "Day the employment ended (not employed from this day on); null: still employed.",
+    "department": "The employee's department, as the source names it.",
+    "termination_type": "voluntary or involuntary; null while employed.",
+}
+
+
+def _entity_comment(entity: str, column: str) -> str:
+    if column == "amount" and entity == "revenue_transactions":
+        return "Amount in the reporting currency; a refund is negative."
+    if column == "amount" and entity == "expenses":
+        return "Amount in the reporting currency; a cost is positive."
+    if column == "customer_id" and entity == "customers":
+        return "The customer's key in its source (keys are scoped by source)."
+    if column == "customer_id" and entity == "survey_responses":
+        return "The responding customer's key in the source."
+    return ENTITY_COLUMN_COMMENTS.get(column, column)
+
+
+ENTITY_TABLES = {
+    name: sa.Table(
+        name,
+        metadata,
+        *(
+            sa.Column(column, column_type(dtype), comment=_entity_comment(name, column))
+            for column, dtype in entity.schema.items()
+        ),
+        sa.Column(
+            "source", TEXT, nullable=False, comment="Name of the configured source that delivered the row."
+        ),
+        comment=ENTITY_COMMENTS.get(name, f"Canonical {name}, one row per key and source."),
+    )
+    for name, entity in ENTITIES.items()
+}
+
+# ----------------------------------------------------------------------------------------------------
+# Bookkeeping of loads.
+
+loaded_partitions = sa.Table(
+    "loaded_partitions",
+    metadata,
+    sa.Column(
+        "entity",
+        TEXT,
+        primary_key=True,
+        comment="What was loaded: an entity's name, or kpi_values / key_results for the days they were computed for.",
+    ),
+    sa.Column("partition_date", sa.Date(), primary_key=True, comment="The day (daily partition) loaded."),
+    sa.Column("row_count", sa.BigInteger(), nullable=False, comment="Rows the day holds after the load."),
+    sa.Column("run_id", TEXT, comment="The Dagster run that loaded the day."),
+    sa.Column(
+        "loaded_at", sa.DateTime(timezone=True), nullable=False, comment="When the day was loaded (UTC)."
+    ),
+    sa.Column(
+        "sources",
+        sa.String(2000),
+        comment="The sources whose rows the day holds, comma-separated (a source added later has not "
+        "loaded it); null on days loaded before this was recorded.",
+    ),
+    comment="One row per entity (or kpi_values, key_results) and day loaded or computed.",
+)
+
+# ----------------------------------------------------------------------------------------------------
+# KPI values and key results: the BI contract.
+
+KPI_VALUE_COMMENTS = {
+    "kpi_id": "The KPI's id (kpi_definitions.kpi_id), e.g. revenue or customer_churn_rate.",
+    "grain": "The period's grain: day, month, quarter or year.",
+    "period_start": "First day of the period.",
+    "period_end": "Last day the value covers: the calendar end of an ended period, or the latest loaded "
+    "day for a period computed to date.",
+    "value": "The KPI over the period: numerator / denominator * scale for a ratio; null when the "
+    "denominator is zero or no day of an input was loaded. Unit in `unit`.",
+    "numerator": "The period's own numerator (the value itself for a KPI that is not a ratio).",
+    "denominator": "The period's own denominator; null for a KPI that is not a ratio.",
+    "previous_value": "The same KPI over the calendar-aligned previous period; null when that period is "
+    "not complete.",
+    "year_ago_value": "The same KPI over the same period one year earlier (364 days for day grain, "
+    "12 months for the others); null when that period is not complete.",
+    "unit": "The value's unit: currency, ratio, percent, score or count.",
+    "days_covered": "Days of [period_start, period_end] loaded for every dated input of the KPI; null on "
+    "rows computed before this was recorded.",
+    "is_complete": "True only when the calendar period has ended and every one of its days is covered.",
+}
+
+kpi_values = sa.Table(
+    "kpi_values",
+    metadata,
+    *(
+        sa.Column(
+            name,
+            column_type(dtype),
+            primary_key=name in ("kpi_id", "grain", "period_start"),
+            comment=KPI_VALUE_COMMENTS[name],
+        )
+        for name, dtype in KPI_VALUE_SCHEMA.items()
+    ),
+    sa.Column(
+        "computed_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        comment="When the row was computed (UTC).",
+    ),
+    sa.Column("run_id", TEXT, comment="The Dagster run that computed the row."),
+    comment="One row per KPI, grain and period: the KPI's value, its parts and its comparisons.",
+)
+
+KEY_RESULT_COMMENTS = {
+    "objective_id": "The key result's objective (objectives.objective_id).",
+    "key_result_id": "The key result's id (key_result_definitions.key_result_id).",
+    "kpi_id": "The KPI the key result measures (kpi_definitions.kpi_id).",
+    "as_of": "The day the key result is evaluated as of.",
+    "period_start": "First day of the objective's period.",
+    "period_end": "Last day of the objective's period.",
+    "baseline": "The KPI's value at the start, from which progress is measured (KPI's unit).",
+    "target": "The KPI's target value (KPI's unit).",
+    "actual": "The KPI over the key result's measure window as of `as_of` (KPI's unit); null when "
+    "nothing was loaded.",
+    "days_covered": "Days of the measure window loaded for every input of the KPI; null on rows computed "
+    "before this was recorded.",
+    "progress_raw": "(actual - baseline) / (target - baseline), unclamped; for stay_above / stay_below, "
+    "1 or 0.",
+    "progress": "progress_raw clamped to [0, 1] (a fraction: 0.5 is half way).",
+    "expected_progress": "Days of the period elapsed up to as_of, inclusive, / days in the period (1 for "
+    "stay_above / stay_below).",
+    "status": "on_track, at_risk, off_track, achieved, missed or unknown (actual null, or its window not "
+    "fully covered).",
+}
+
+key_results = sa.Table(
+    "key_results",
+    metadata,
+    *(
+        sa.Column(
+            name,
+            column_type(dtype),
+            primary_key=name in ("key_result_id", "as_of"),
+            comment=KEY_RESULT_COMMENTS[name],
+        )
+        for name, dtype in KEY_RESULT_SCHEMA.items()
+    ),
+    sa.Column(
+        "computed_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        comment="When the row was computed (UTC).",
+    ),
+    comment="One row per key result and as-of day: its actual, progress and status.",
+)
+
+objectives = sa.Table(
+    "objectives",
+    metadata,
+    sa.Column("objective_id", TEXT, primary_key=True, comment="The objective's id in the OKR config."),
+    sa.Column("title", TEXT, nullable=False, comment="The objective's title."),
+    sa.Column("owner", TEXT, nullable=False, comment="Who owns the objective."),
+    sa.Column("period_start", sa.Date(), nullable=False, comment="First day of the objective's period."),
+    sa.Column("period_end", sa.Date(), nullable=False, comment="Last day of the objective's period."),
+    comment="One row per objective of the OKR config, for BI joins and labels.",
+)
+
+key_result_definitions = sa.Table(
+    "key_result_definitions",
+    metadata,
+    sa.Column("key_result_id", TEXT, primary_key=True, comment="The key result's id in the OKR config."),
+    sa.Column("objective_id", TEXT, nullable=False, comment="Its objective (objectives.objective_id)."),
+    sa.Column("description", TEXT, nullable=False, comment="The key result's description."),
+    sa.Column("kpi_id", TEXT, nullable=False, comment="The KPI it measures (kpi_definitions.kpi_id)."),
+    sa.Column("baseline", sa.Double(), nullable=False, comment="Baseline value (KPI's unit)."),
+    sa.Column("target", sa.Double(), nullable=False, comment="Target value (KPI's unit)."),
+    comment="One row per key result of the OKR config: its label, KPI, baseline and target.",
+)
+
+kpi_definitions = sa.Table(
+    "kpi_definitions",
+    metadata,
+    sa.Column("kpi_id", TEXT, primary_key=True, comment="The KPI's id, as in kpi_values.kpi_id."),
+    sa.Column("name", TEXT, nullable=False, comment="The KPI's display name."),
+    sa.Column("formula", sa.String(1000), nullable=False, comment="The KPI's formula over a period."),
+    sa.Column(
+        "unit", TEXT, nullable=False, comment="The KPI's unit: currency, ratio, percent, score or count."
+    ),
+    sa.Column("direction", TEXT, nullable=False, comment="higher_is_better or lower_is_better."),
+    sa.Column(
+        "inputs", TEXT, nullable=False, comment="The entities the KPI is computed from, comma-separated."
+    ),
+    sa.Column(
+        "is_ratio", sa.Boolean(), nullable=False, comment="True when the KPI is numerator / denominator."
+    ),
+    comment="One row per KPI of the catalog and the config, for BI joins and labels.",
+)
+
+dq_results = sa.Table(
+    "dq_results",
+    metadata,
+    sa.Column("check", TEXT, nullable=False, comment="The check's name."),
+    sa.Column("asset", TEXT, nullable=False, comment="The Dagster asset checked, e.g. kpi/kpi_values."),
+    sa.Column("partition", TEXT, comment="The day (YYYY-MM-DD) checked; null for an unpartitioned check."),
+    sa.Column("passed", sa.Boolean(), nullable=False, comment="Whether the check passed."),
+    sa.Column("observed", sa.String(4000), nullable=False, comment="What the check saw (JSON text)."),
+    sa.Column("run_id", TEXT, comment="The Dagster run that ran the check."),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False, comment="When the check ran (UTC)."),
+    comment="One row per data-quality check run, per partition: the record of every check.",
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("source", TEXT, nullable=False, comment="The source that delivered the row."),
+    sa.Column("entity", TEXT, nullable=False, comment="The entity the row was mapped to."),
+    sa.Column("partition", TEXT, comment="The day (YYYY-MM-DD) of the row; null: a row of no day."),
+    sa.Column("rule", sa.String(2000), nullable=False, comment="The rule the row broke."),
+    sa.Column("raw_row", sa.Text(), nullable=False, comment="The raw row as the source delivered it."),
+    sa.Column("run_id", TEXT, comment="The Dagster run that quarantined the row."),
+    sa.Column(
+        "quarantined_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        comment="When the row was quarantined (UTC).",
+    ),
+    comment="One row per source row kept out of the entities by a row-level rule: nothing is silently dropped.",
+)
+
+# ----------------------------------------------------------------------------------------------------
+# The schema's own bookkeeping (kpi/migrations.py).
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column(
+        "version",
+        sa.Integer(),
+        primary_key=True,
+        autoincrement=False,
+        comment="A migration's number (kpi/migrations.py).",
+    ),
+    sa.Column("name", TEXT, nullable=False, comment="What the migration changed."),
+    sa.Column(
+        "applied_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        comment="When it was applied to this warehouse (UTC).",
+    ),
+    comment="One row per schema migration applied to this warehouse; the highest version is its shape.",
+)
+
+schema_objects = sa.Table(
+    "schema_objects",
+    metadata,
+    sa.Column(
+        "object_name",
+        TEXT,
+        primary_key=True,
+        comment="A view (view:NAME) or the comments (comments) the pipeline manages.",
+    ),
+    sa.Column("definition_hash", TEXT, nullable=False, comment="SHA-256 of the definition last applied."),
+    sa.Column(
+        "applied_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        comment="When it was last applied (UTC).",
+    ),
+    comment="The definitions of the views and comments last applied, so unchanged ones are left alone.",
+)
+
+BOOKKEEPING_TABLES = (schema_version, schema_objects)
+
+# ----------------------------------------------------------------------------------------------------
+# Views. Their columns are listed explicitly, in an order that only ever grows at the end: PostgreSQL's
+# CREATE OR REPLACE VIEW keeps a BI user's views on ours only when the new column list extends the old
+# one. A column added by a later migration goes at the end of the list.
+
+
+@dataclass(frozen=True)
+class View:
+    """A view: its SQL (`{name}` placeholders for identifiers quoted per dialect) and its columns'
+    meanings, in the order the SELECT lists them."""
+
+    name: str
+    comment: str
+    sql: str
+    columns: dict[str, str]
+
+    def render(self, dialect: sa.Dialect) -> str:
+        return " ".join(self.sql.format_map(_Quoted(dialect)).split())
+
+
+class _Quoted(dict[str, str]):
+    """`{name}` -> the identifier quoted for the dialect where it must be (CHANGE is reserved in MariaDB)."""
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        super().__init__()
+        self.dialect = dialect
+
+    def __missing__(self, name: str) -> str:
+        return self.dialect.identifier_preparer.quote(name)
+
+
+_KEY_RESULT_VIEW_COLUMNS = [
+    "objective_id",
+    "key_result_id",
+    "kpi_id",
+    "as_of",
+    "period_start",
+    "period_end",
+    "baseline",
+    "target",
+    "actual",
+    "days_covered",
+    "progress_raw",
+    "progress",
+    "expected_progress",
+    "status",
+    "computed_at",
+]
+
+_KPI_VALUE_VIEW_COLUMNS = [
+    "kpi_id",
+    "grain",
+    "period_start",
+    "period_end",
+    "value",
+    "numerator",
+    "denominator",
+    "previous_value",
+    "year_ago_value",
+    "unit",
+    "days_covered",
+    "is_complete",
+    "computed_at",
+    "run_id",
+]
+
+
+def _listed(alias: str, columns: list[str]) -> str:
+    return ", ".join(f"{alias}.{{{name}}}" for name in columns)
+
+
+okr_scorecard = View(
+    name="okr_scorecard",
+    comment="Each key result at its latest as-of day, with its objective's title and owner and its description.",
+    sql=f"""
+        SELECT o.{{title}} AS {{objective_title}}, o.{{owner}}, d.{{description}},
+            {_listed("r", _KEY_RESULT_VIEW_COLUMNS)}
+        FROM key_results r
+        JOIN objectives o ON o.objective_id = r.objective_id
+        JOIN key_result_definitions d ON d.key_result_id = r.key_result_id
+        WHERE r.as_of = (SELECT max(l.as_of) FROM key_results l WHERE l.key_result_id = r.key_result_id)
+    """,
+    columns={
+        "objective_title": "The objective's title (objectives.title).",
+        "owner": "The objective's owner (objectives.owner).",
+        "description": "The key result's description (key_result_definitions.description).",
+        **{
+            name: KEY_RESULT_COMMENTS.get(name, "When the row was computed (UTC).")
+            for name in _KEY_RESULT_VIEW_COLUMNS
+        },
+    },
+)
+
+kpi_latest = View(
+    name="kpi_latest",
+    comment="Each KPI and grain at its latest period, with its name and direction and its change on the "
+    "previous period.",
+    sql=f"""
+        SELECT d.{{name}}, d.{{direction}}, {_listed("v", _KPI_VALUE_VIEW_COLUMNS)},
+            v.value - v.previous_value AS {{change}},
+            CASE WHEN v.previous_value <> 0 THEN (v.value - v.previous_value) / abs(v.previous_value) END
+                AS {{change_pct}}
+        FROM kpi_values v
+        JOIN kpi_definitions d ON d.kpi_id = v.kpi_id
+        WHERE v.period_start = (
+            SELECT max(l.period_start) FROM kpi_values l WHERE l.kpi_id = v.kpi_id AND l.grain = v.grain
+        )
+    """,
+    columns={
+        "name": "The KPI's display name (kpi_definitions.name).",
+        "direction": "higher_is_better or lower_is_better (kpi_definitions.direction).",
+        **{
+            name: KPI_VALUE_COMMENTS.get(name, kpi_values.c[name].comment or name)
+            for name in _KPI_VALUE_VIEW_COLUMNS
+        },
+        "change": "value - previous_value, in the KPI's unit; null when either is null.",
+        "change_pct": "change / abs(previous_value), a fraction (0.05 is +5%); null when previous_value is "
+        "0 or null.",
+    },
+)
+
+VIEWS = {view.name: view for view in (okr_scorecard, kpi_latest)}

@@ -1,0 +1,451 @@
+"""Schema migrations on real warehouses (DuckDB files, the running PostgreSQL and MariaDB): a warehouse
+of an earlier release, holding rows and a BI user's own view on ours, is brought to the latest shape in
+place by `Warehouse.create_tables()` and by a pipeline run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from kpi import migrations, schema
+from kpi.docs import WAREHOUSE_DOC, WAREHOUSE_EXAMPLES, render_warehouse_reference
+from kpi.runner import run_partitions
+from kpi.warehouse import Warehouse, dispose_all
+from tests.conftest import SERVERS, new_database
+
+LAST = date(2026, 3, 2)
+STAMP = datetime(2026, 1, 2, tzinfo=UTC)
+
+# The views as the release before migrations created them (bf5e28a), and as issue 7's code did.
+RELEASE_1_VIEWS = {
+    "okr_scorecard": """
+        SELECT o.title AS objective_title, o.owner, d.description, r.*
+        FROM key_results r
+        JOIN objectives o ON o.objective_id = r.objective_id
+        JOIN key_result_definitions d ON d.key_result_id = r.key_result_id
+        WHERE r.as_of = (SELECT max(l.as_of) FROM key_results l WHERE l.key_result_id = r.key_result_id)
+    """,
+    "kpi_latest": """
+        SELECT d.name, d.direction, v.*
+        FROM kpi_values v
+        JOIN kpi_definitions d ON d.kpi_id = v.kpi_id
+        WHERE v.period_start = (
+            SELECT max(l.period_start) FROM kpi_values l WHERE l.kpi_id = v.kpi_id AND l.grain = v.grain
+        )
+    """,
+}
+ISSUE_7_KPI_LATEST = """
+    SELECT d.name, d.direction, v.*,
+        v.value - v.previous_value AS {change},
+        CASE WHEN v.previous_value <> 0 THEN (v.value - v.previous_value) / abs(v.previous_value) END
+            AS {change_pct}
+    FROM kpi_values v
+    JOIN kpi_definitions d ON d.kpi_id = v.kpi_id
+    WHERE v.period_start = (
+        SELECT max(l.period_start) FROM kpi_values l WHERE l.kpi_id = v.kpi_id AND l.grain = v.grain
+    )
+"""
+USER_VIEW = "CREATE VIEW my_kpis AS SELECT kpi_id, value FROM kpi_latest"
+
+
+@pytest.fixture(params=["duckdb", *SERVERS])
+def any_warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty warehouse: a DuckDB file, or a database on the local PostgreSQL or MariaDB."""
+    if request.param == "duckdb":
+        yield f"duckdb:///{tmp_path / 'old.duckdb'}"
+        dispose_all()
+        return
+    with new_database(request.param) as url:
+        yield url
+
+
+@pytest.fixture(params=list(SERVERS))
+def server_warehouse(request: pytest.FixtureRequest) -> Iterator[str]:
+    with new_database(request.param) as url:
+        yield url
+
+
+def execute(url: str, *statements: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+def rows(url: str, sql: str) -> list[tuple]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.exec_driver_sql(sql)]
+    finally:
+        engine.dispose()
+
+
+def columns_of(url: str) -> dict[str, list[str]]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return {
+                name: sorted(migrations.column_names(connection, name))
+                for name in schema.metadata.tables
+                if sa.inspect(connection).has_table(name)
+            }
+    finally:
+        engine.dispose()
+
+
+def previous_release_warehouse(url: str, issue_7: bool = False) -> None:
+    """A warehouse as the release before migrations left it (migration 1's tables and that release's
+    views), holding rows and a BI user's view on kpi_latest; with `issue_7`, as issue 7's code left it
+    (the columns it added with ALTER, its kpi_latest with change and change_pct), still without
+    schema_version."""
+    engine = sa.create_engine(url)
+    quote = engine.dialect.identifier_preparer.quote
+    tables = migrations.RELEASE_1.tables
+    try:
+        migrations.RELEASE_1.create_all(engine)
+        with engine.begin() as connection:
+            connection.execute(
+                tables["kpi_values"].insert(),
+                [
+                    {
+                        "kpi_id": "revenue",
+                        "grain": "year",
+                        "period_start": date(2025, 1, 1),
+                        "period_end": date(2025, 12, 31),
+                        "value": 1234.5,
+                        "unit": "currency",
+                        "is_complete": True,
+                        "computed_at": STAMP,
+                    }
+                ],
+            )
+            connection.execute(
+                tables["kpi_definitions"].insert(),
+                {
+                    "kpi_id": "revenue",
+                    "name": "Revenue",
+                    "formula": "sum(amount)",
+                    "unit": "currency",
+                    "direction": "higher_is_better",
+                    "inputs": "revenue_transactions",
+                    "is_ratio": False,
+                },
+            )
+            connection.execute(
+                tables["key_results"].insert(),
+                {
+                    "key_result_id": "kr-old",
+                    "as_of": date(2025, 12, 31),
+                    "status": "achieved",
+                    "computed_at": STAMP,
+                },
+            )
+            connection.execute(
+                tables["loaded_partitions"].insert(),
+                {
+                    "entity": "a_retired_entity",
+                    "partition_date": date(2025, 12, 31),
+                    "row_count": 3,
+                    "loaded_at": STAMP,
+                },
+            )
+            if issue_7:
+                for table, columns in migrations.COVERAGE_COLUMNS.items():
+                    for column in columns:
+                        migrations.add_column_if_missing(connection, table, column)
+            views = dict(RELEASE_1_VIEWS)
+            if issue_7:
+                views["kpi_latest"] = ISSUE_7_KPI_LATEST.format(
+                    change=quote("change"), change_pct="change_pct"
+                )
+            for name, sql in views.items():
+                connection.exec_driver_sql(f"CREATE VIEW {name} AS {sql}")
+            connection.exec_driver_sql(USER_VIEW)
+    finally:
+        engine.dispose()
+
+
+def latest_columns() -> dict[str, list[str]]:
+    return {name: sorted(table.columns.keys()) for name, table in schema.metadata.tables.items()}
+
+
+def test_a_new_warehouse_is_made_at_the_latest_version_and_then_left_alone(any_warehouse: str) -> None:
+    Warehouse(any_warehouse).create_tables()
+    assert columns_of(any_warehouse) == latest_columns()
+    assert rows(any_warehouse, "SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+    engine = sa.create_engine(any_warehouse)
+    try:
+        assert not migrations.upgrade(engine).changed  # up to date: nothing but a check
+        assert migrations.migrate(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_previous_release_warehouse_is_migrated_in_place_with_its_rows_and_a_users_view(
+    any_warehouse: str,
+) -> None:
+    previous_release_warehouse(any_warehouse)
+    engine = sa.create_engine(any_warehouse)
+    try:
+        with engine.connect() as connection:
+            assert migrations.detect_version(migrations.existing_columns(connection)) == 1
+        done = migrations.upgrade(engine)
+    finally:
+        engine.dispose()
+    assert done.migrations == [2] and set(done.views) == {"okr_scorecard", "kpi_latest"} and done.comments
+    assert columns_of(any_warehouse) == latest_columns()
+    assert rows(any_warehouse, "SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+    assert rows(any_warehouse, "SELECT value, year_ago_value, days_covered FROM kpi_values") == [
+        (1234.5, None, None)
+    ]
+    assert rows(any_warehouse, "SELECT status, days_covered FROM key_results") == [("achieved", None)]
+    assert rows(any_warehouse, "SELECT row_count, sources FROM loaded_partitions") == [(3, None)]
+    # The user's view on kpi_latest survived the new kpi_latest (on PostgreSQL: recreated around it).
+    assert rows(any_warehouse, "SELECT kpi_id, value FROM my_kpis") == [("revenue", 1234.5)]
+    latest = rows(any_warehouse, "SELECT name, year_ago_value, days_covered, change_pct FROM kpi_latest")
+    assert latest == [("Revenue", None, None, None)]
+
+
+def test_a_warehouse_of_issue_7_without_schema_version_is_recognized_as_version_2(any_warehouse: str) -> None:
+    previous_release_warehouse(any_warehouse, issue_7=True)
+    engine = sa.create_engine(any_warehouse)
+    try:
+        with engine.connect() as connection:
+            assert migrations.detect_version(migrations.existing_columns(connection)) == 2
+        done = migrations.upgrade(engine)
+    finally:
+        engine.dispose()
+    assert done.migrations == []  # nothing to migrate: only its version recorded
+    assert rows(any_warehouse, "SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+    assert columns_of(any_warehouse) == latest_columns()
+    assert rows(any_warehouse, "SELECT kpi_id, value FROM my_kpis") == [("revenue", 1234.5)]
+
+
+def test_a_warehouse_with_only_some_of_the_first_releases_tables_gets_the_rest(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    engine = sa.create_engine(url)
+    try:
+        migrations.RELEASE_1.tables["kpi_values"].create(engine)
+        execute(
+            url,
+            "INSERT INTO kpi_values (kpi_id, grain, period_start, computed_at) VALUES ('nps', 'day', '2025-01-01', now())",
+        )
+        assert migrations.upgrade(engine).migrations == [1, 2]
+    finally:
+        engine.dispose()
+    assert columns_of(url) == latest_columns()
+    assert rows(url, "SELECT kpi_id, days_covered FROM kpi_values") == [("nps", None)]
+
+
+def with_warehouse(config_path: Path, url: str) -> Path:
+    data = yaml.safe_load(config_path.read_text())
+    data["warehouse"] = url
+    path = config_path.with_name("upgraded.yaml")
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def table(url: str, sql: str) -> pl.DataFrame:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return pl.read_database(sql, connection)
+    finally:
+        engine.dispose()
+
+
+def test_a_warehouse_of_the_previous_release_gets_the_new_columns_and_keeps_its_rows(
+    demo_config_path: Path, any_warehouse: str, instance
+) -> None:
+    previous_release_warehouse(any_warehouse)
+    config = with_warehouse(demo_config_path, any_warehouse)
+    outcomes = run_partitions(config, LAST, LAST, instance=instance)
+    assert all(outcome.success for outcome in outcomes), [outcome.error for outcome in outcomes]
+    kept = table(
+        any_warehouse,
+        "SELECT value, year_ago_value, days_covered FROM kpi_values WHERE period_start = '2025-01-01'",
+    )
+    assert kept.rows() == [(1234.5, None, None)]  # the old row, untouched: nothing recomputed 2025
+    assert table(
+        any_warehouse, "SELECT status, days_covered FROM key_results WHERE key_result_id = 'kr-old'"
+    ).rows() == [("achieved", None)]
+    # The run's own rows fill the new columns: the day it loaded is one covered day.
+    day = table(
+        any_warehouse,
+        f"SELECT days_covered FROM kpi_values WHERE kpi_id = 'revenue' AND grain = 'day' AND period_start = '{LAST}'",
+    )
+    assert day.rows() == [(1,)]
+    latest = table(any_warehouse, "SELECT * FROM kpi_latest")
+    assert {"change", "change_pct", "year_ago_value", "days_covered"} <= set(latest.columns)
+    # The BI user's view on kpi_latest survived the run and reads the run's values.
+    mine = table(
+        any_warehouse, "SELECT kpi_id, value FROM my_kpis WHERE kpi_id = 'revenue' AND value IS NOT NULL"
+    )
+    assert mine.height >= 1
+    assert rows(any_warehouse, "SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+
+
+def test_a_users_view_on_a_new_warehouse_survives_the_next_run(
+    demo_config_path: Path, any_warehouse: str, instance
+) -> None:
+    config = with_warehouse(demo_config_path, any_warehouse)
+    assert all(outcome.success for outcome in run_partitions(config, LAST, LAST, instance=instance))
+    execute(any_warehouse, USER_VIEW)
+    dispose_all()
+    # The next release changes kpi_latest's definition (same columns): the view is replaced, ours kept.
+    schema.VIEWS["kpi_latest"] = schema.View(
+        name="kpi_latest",
+        comment=schema.kpi_latest.comment,
+        sql=schema.kpi_latest.sql.replace("FROM kpi_values v", "FROM kpi_values v /* next release */"),
+        columns=schema.kpi_latest.columns,
+    )
+    try:
+        assert all(outcome.success for outcome in run_partitions(config, LAST, LAST, instance=instance))
+        engine = sa.create_engine(any_warehouse)
+        try:
+            with engine.connect() as connection:
+                applied = migrations.read_state(connection).applied
+        finally:
+            engine.dispose()
+        assert applied["view:kpi_latest"] == migrations._hash(
+            schema.VIEWS["kpi_latest"].render(engine.dialect)
+        )
+    finally:
+        schema.VIEWS["kpi_latest"] = schema.kpi_latest
+    assert rows(any_warehouse, "SELECT count(*) FROM my_kpis WHERE value IS NOT NULL")[0][0] > 0
+    # docs/warehouse.md's example queries run as they are printed; those that do not need a complete
+    # previous month find rows after this one-day run.
+    found = [bool(rows(any_warehouse, sql.rstrip(";"))) for _, sql in WAREHOUSE_EXAMPLES]
+    assert found[:2] == [True, True] and found[3], found
+
+
+def test_a_warehouse_of_a_newer_release_is_refused(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    Warehouse(url).create_tables()
+    dispose_all()
+    execute(url, "INSERT INTO schema_version VALUES (99, 'from the future', now())")
+    engine = sa.create_engine(url)
+    try:
+        with pytest.raises(migrations.NewerWarehouseError, match="version 99"):
+            migrations.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def test_postgresql_recreates_a_users_views_with_their_comments_and_grants() -> None:
+    with new_database("postgresql") as url:
+        previous_release_warehouse(url)
+        execute(
+            url,
+            "CREATE VIEW my_kpis_on_mine AS SELECT kpi_id FROM my_kpis",
+            "COMMENT ON VIEW my_kpis IS 'revenue for the board'",
+            "GRANT SELECT ON my_kpis TO PUBLIC",
+        )
+        Warehouse(url).create_tables()
+        assert rows(url, "SELECT kpi_id FROM my_kpis_on_mine") == [("revenue",)]
+        assert rows(url, "SELECT obj_description('my_kpis'::regclass, 'pg_class')") == [
+            ("revenue for the board",)
+        ]
+        assert rows(url, "SELECT has_table_privilege('public', 'my_kpis', 'SELECT')") == [(True,)]
+        # kpi_latest's columns are now ours, listed explicitly.
+        assert rows(
+            url, "SELECT attname FROM pg_attribute WHERE attrelid = 'kpi_latest'::regclass AND attnum > 0"
+        )[-2:] == [("change",), ("change_pct",)]
+
+
+def test_comments_reach_postgresql_and_mariadb(server_warehouse: str) -> None:
+    Warehouse(server_warehouse).create_tables()
+    expected = schema.kpi_values.c.previous_value.comment
+    if server_warehouse.startswith("postgresql"):
+        assert rows(server_warehouse, "SELECT obj_description('kpi_values'::regclass, 'pg_class')") == [
+            (schema.kpi_values.comment,)
+        ]
+        column = rows(
+            server_warehouse,
+            "SELECT col_description('kpi_values'::regclass, attnum) FROM pg_attribute "
+            "WHERE attrelid = 'kpi_values'::regclass AND attname = 'previous_value'",
+        )
+        assert column == [(expected,)]
+        view_column = rows(
+            server_warehouse,
+            "SELECT col_description('kpi_latest'::regclass, attnum) FROM pg_attribute "
+            "WHERE attrelid = 'kpi_latest'::regclass AND attname = 'change_pct'",
+        )
+        assert view_column == [(schema.kpi_latest.columns["change_pct"],)]
+        return
+    assert rows(
+        server_warehouse,
+        "SELECT COLUMN_COMMENT FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+        "AND TABLE_NAME = 'kpi_values' AND COLUMN_NAME = 'previous_value'",
+    ) == [(expected,)]
+    assert rows(
+        server_warehouse,
+        "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+        "AND TABLE_NAME = 'kpi_values'",
+    ) == [(schema.kpi_values.comment,)]
+    # MODIFY kept the key and the NOT NULLs.
+    assert rows(
+        server_warehouse,
+        "SELECT COLUMN_NAME, IS_NULLABLE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+        "AND TABLE_NAME = 'kpi_values' AND COLUMN_KEY = 'PRI' ORDER BY ORDINAL_POSITION",
+    ) == [("kpi_id", "NO"), ("grain", "NO"), ("period_start", "NO")]
+
+
+def test_comments_reach_duckdb(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    Warehouse(url).create_tables()
+    dispose_all()
+    assert rows(
+        url,
+        "SELECT comment FROM duckdb_columns() WHERE table_name = 'kpi_values' AND column_name = 'previous_value'",
+    ) == [(schema.kpi_values.c.previous_value.comment,)]
+    assert rows(url, "SELECT comment FROM duckdb_views() WHERE view_name = 'kpi_latest'") == [
+        (schema.kpi_latest.comment,)
+    ]
+
+
+UPGRADE_SCRIPT = """
+import sys
+import sqlalchemy as sa
+from kpi.migrations import upgrade
+engine = sa.create_engine(sys.argv[1])
+print(upgrade(engine).migrations)
+"""
+
+
+def test_two_processes_migrating_at_once_both_succeed(server_warehouse: str) -> None:
+    previous_release_warehouse(server_warehouse)
+    root = Path(__file__).resolve().parents[2]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", UPGRADE_SCRIPT, server_warehouse],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], [err for _, err in results]
+    assert sorted(out.strip() for out, _ in results) == ["[2]", "[]"]  # one migrated, the other waited
+    assert rows(server_warehouse, "SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+    assert rows(server_warehouse, "SELECT kpi_id, value FROM my_kpis") == [("revenue", 1234.5)]
+
+
+def test_docs_warehouse_md_is_up_to_date() -> None:
+    assert WAREHOUSE_DOC.read_text() == render_warehouse_reference(), (
+        "docs/warehouse.md is stale: run `make docs`"
+    )
