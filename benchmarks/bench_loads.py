@@ -11,7 +11,7 @@ PostgreSQL (--postgres)
       replace), commit included;
   (c) the old path, `connection.execute(table.insert(), frame.to_dicts())`, on --old-rows rows,
       reported as its rate;
-  (d) reads of all the rows: kpi.bulk.read_frame (COPY TO) beside pl.read_database.
+  (d) reads of all the rows: kpi.bulk.read_columnar (connectorx), read_frame (COPY TO) and pl.read_database.
 MariaDB (--mariadb): kpi.bulk.insert_batched beside the old path (both on --old-rows rows and on all
 of them for insert_batched), and reads.
 The target of issue 8: copy_into at no less than half the rate of psql \\copy (ratio >= 0.5).
@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 import sqlalchemy as sa
 
-from kpi.bulk import copy_into, insert_batched, read_frame
+from kpi.bulk import copy_into, insert_batched, read_columnar, read_frame
 from kpi.entities import ENTITIES
 from kpi.warehouse import ENTITY_TABLES
 
@@ -138,7 +138,18 @@ def measure_reads(engine: sa.Engine, frame: pl.DataFrame, repeat: int, bulk: Cal
             assert read.height == frame.height
             return elapsed
 
-        return {"read_frame": best_of(repeat, read_bulk), "read_database": best_of(repeat, read_rows)}
+        def read_columns() -> float:
+            start = time.perf_counter()
+            read = read_columnar(engine.url, statement, schema)
+            elapsed = time.perf_counter() - start
+            assert read.height == frame.height
+            return elapsed
+
+        return {
+            "read_columnar": best_of(repeat, read_columns),
+            "read_frame": best_of(repeat, read_bulk),
+            "read_database": best_of(repeat, read_rows),
+        }
 
 
 def psql_copy(engine: sa.Engine, csv_path: Path, repeat: int) -> float:
@@ -200,7 +211,10 @@ def main() -> None:
             print(f"  (a) psql \\copy (CSV file)     {rate(rows, psql)}")
             print(f"  (b) copy_into (DELETE + COPY) {rate(rows, loads['bulk'])}")
             print(f"  (c) old path (executemany)    {rate(old_rows, loads['old'])}")
-            print(f"  (d) read_frame (COPY TO)      {rate(rows, reads['read_frame'])}")
+            print(
+                f"  (d) read_columnar (connectorx, what Warehouse.read uses) {rate(rows, reads['read_columnar'])}"
+            )
+            print(f"      read_frame (COPY TO)      {rate(rows, reads['read_frame'])}")
             print(f"      pl.read_database          {rate(rows, reads['read_database'])}")
             ratio = psql / loads["bulk"]
             verdict = "meets" if ratio >= 0.5 else "MISSES"
@@ -219,6 +233,9 @@ def main() -> None:
             if full is not None:
                 print(f"  insert_batched (all rows)     {rate(rows, full)}")
             print(f"  old path (executemany)        {rate(old_rows, small['old'])}")
+            print(
+                f"  read_columnar (connectorx, what Warehouse.read uses) {rate(rows, reads['read_columnar'])}"
+            )
             print(f"  read_frame (driver tuples)    {rate(rows, reads['read_frame'])}")
             print(f"  pl.read_database              {rate(rows, reads['read_database'])}")
     finally:

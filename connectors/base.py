@@ -45,7 +45,14 @@ class ExtractWindow:
 
 
 class SourceError(Exception):
-    """A source could not be read, or delivered data that does not match its config."""
+    """A source could not be read, or delivered data that does not match its config.
+
+    `transient` is True when trying again later may succeed (the source could not be reached, the
+    connection dropped): the pipeline then retries with backoff, where bad data fails at once."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class Connector(ABC):

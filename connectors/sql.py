@@ -654,7 +654,10 @@ class SqlConnector(Connector):
                 f"source {self.source_name!r}: query on {masked_url(url)!r} "
                 f"failed: {type(cause).__name__}: {text}",
                 url,
-            )
+            ),
+            # (a server that cannot be reached or drops the connection may answer on the next try)
+            transient=isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError)
+            or bool(getattr(error, "connection_invalidated", False)),
         )
 
     def fetch_failure(self, engine: sa.Engine, plan: ReadPlan, error: Exception) -> SourceError:

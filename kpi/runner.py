@@ -125,9 +125,17 @@ def ensure_dagster_home(config_path: Path | None = None) -> Path:
 
 
 def dagster_instance(config_path: Path | None = None) -> dg.DagsterInstance:
-    """The config's instance, the one `make ui` opens on it."""
-    ensure_dagster_home(config_path)
-    return dg.DagsterInstance.get()
+    """The config's instance, the one `make ui` opens on it. Opened under a file lock: two processes
+    starting on a new instance at once would both create its SQLite storage and one would fail."""
+    import fcntl
+
+    home = ensure_dagster_home(config_path)
+    with open(home / ".instance.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return dg.DagsterInstance.get()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def open_warehouse(config: PipelineConfig):

@@ -139,6 +139,14 @@ class Warehouse:
         return deleted.rowcount
 
     def read(self, statement: sa.Select | sa.TextClause, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+        """The rows of `statement` as a frame of `schema`: on PostgreSQL and MySQL/MariaDB read
+        columnar by connectorx (`kpi/bulk.py`), elsewhere through the driver."""
+        if isinstance(statement, sa.Select) and self.engine.dialect.name in (
+            "postgresql",
+            "mysql",
+            "mariadb",
+        ):
+            return bulk.read_columnar(self.engine.url, statement, schema)
         with self.engine.connect() as connection, warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # Polars' note on DuckDB's extra Arrow copy
             frame = pl.read_database(statement, connection)

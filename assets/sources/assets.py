@@ -165,7 +165,9 @@ def build_raw_asset(
             mapped = extract_source(
                 config, source, window, not_after=datetime.now(ZoneInfo(config.timezone)).date()
             )
-        except (SourceError, MappingError) as error:
+        except SourceError as error:  # retried with backoff when it may pass (TRANSIENT_RETRY)
+            raise dg.Failure(str(error), allow_retries=error.transient) from None
+        except MappingError as error:
             raise dg.Failure(str(error), allow_retries=False) from None
         gate = gate_source_rows(source, mapped, window)
         store = warehouse.get()

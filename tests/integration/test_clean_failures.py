@@ -7,9 +7,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import POSTGRES_SERVER, write_config
 
@@ -153,3 +155,33 @@ def test_each_config_keeps_its_own_run_history_beside_it(tmp_path: Path) -> None
             env={**os.environ, "DAGSTER_HOME": str(path.parent / ".dagster" / "kpi")},
         )
         assert count.stdout.strip() == "1", count.stderr
+
+
+def test_a_source_that_cannot_be_reached_is_retried_with_backoff_then_named(tmp_path: Path, instance) -> None:
+    """A connection refused may pass on the next try: the extract is retried (twice, with backoff),
+    then the day fails with one line naming the source; the other days of the range still run."""
+    import dagster as dg
+
+    from kpi.runner import run_partitions
+
+    data = yaml.safe_load(config(tmp_path, "duckdb:///warehouse.duckdb").read_text())
+    del data["warehouse_password_env"]
+    data["sources"].append(
+        {
+            "name": "crm",
+            "connector": "sql",
+            "options": {"url": "postgresql+psycopg://reader@127.0.0.1:1/crm", "table": "customers"},
+            "entity": "customers",
+            "columns": {"customer_id": "id", "signed_up_on": "since"},
+        }
+    )
+    path = write_config(tmp_path, data)
+    outcomes = run_partitions(path, date(2026, 1, 5), date(2026, 1, 6), instance=instance)
+    assert [outcome.success for outcome in outcomes] == [False, False]  # both days tried
+    for outcome in outcomes:
+        assert outcome.error is not None and "\n" not in outcome.error
+        assert "source 'crm': query on 'postgresql+psycopg://reader@127.0.0.1:1/crm' failed" in outcome.error
+        retries = instance.get_records_for_run(
+            outcome.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY
+        ).records
+        assert len(retries) == 2
