@@ -126,6 +126,52 @@ def query(directory: Path, sql: str, *parameters: object, database: str = "wareh
         engine.dispose()
 
 
+def shop_config(
+    directory: Path,
+    rows: list[str],
+    warehouse: str = "duckdb:///warehouse.duckdb",
+    target: float | None = None,
+    **settings,
+) -> Path:
+    """A config with one CSV source of revenue (`sales.csv`: id, day, customer, total; `rows` its
+    lines) and, when `target` is given, one objective for January with a revenue key result."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "sales.csv").write_text("id,day,customer,total\n" + "".join(row + "\n" for row in rows))
+    data: dict = {
+        "start_date": "2026-01-01",
+        "warehouse": warehouse,
+        **settings,
+        "sources": [
+            {
+                "name": "shop",
+                "connector": "files",
+                "options": {"path": "sales.csv"},
+                "entity": "revenue_transactions",
+                "columns": {
+                    "transaction_id": "id",
+                    "booked_on": "day",
+                    "customer_id": "customer",
+                    "amount": "total",
+                },
+            }
+        ],
+    }
+    if target is not None:
+        data["objectives"] = [
+            {
+                "id": "o",
+                "title": "O",
+                "owner": "me",
+                "start": "2026-01-01",
+                "end": "2026-01-31",
+                "key_results": [
+                    {"id": "kr", "description": "d", "kpi_id": "revenue", "baseline": 0, "target": target}
+                ],
+            }
+        ]
+    return write_config(directory, data)
+
+
 def write_config(directory: Path, data: dict) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "kpi.yaml"

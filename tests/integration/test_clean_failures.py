@@ -13,48 +13,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import POSTGRES_SERVER, write_config
+from tests.conftest import POSTGRES_SERVER, shop_config, write_config
 
 KPI = Path(sys.executable).parent / "kpi"
 SECRET = "s3cret-Pa55"
 
 
 def config(directory: Path, warehouse: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "sales.csv").write_text("id,day,customer,total\nS1,2026-01-05,C1,10.00\n")
-    return write_config(
+    return shop_config(
         directory,
-        {
-            "start_date": "2026-01-01",
-            "warehouse": warehouse,
-            "warehouse_password_env": "KPI_TEST_WAREHOUSE_PASSWORD",
-            "sources": [
-                {
-                    "name": "shop",
-                    "connector": "files",
-                    "options": {"path": "sales.csv"},
-                    "entity": "revenue_transactions",
-                    "columns": {
-                        "transaction_id": "id",
-                        "booked_on": "day",
-                        "customer_id": "customer",
-                        "amount": "total",
-                    },
-                }
-            ],
-            "objectives": [
-                {
-                    "id": "o",
-                    "title": "O",
-                    "owner": "me",
-                    "start": "2026-01-01",
-                    "end": "2026-01-31",
-                    "key_results": [
-                        {"id": "kr", "description": "d", "kpi_id": "revenue", "baseline": 0, "target": 1}
-                    ],
-                }
-            ],
-        },
+        ["S1,2026-01-05,C1,10.00"],
+        warehouse,
+        target=1,
+        warehouse_password_env="KPI_TEST_WAREHOUSE_PASSWORD",
     )
 
 

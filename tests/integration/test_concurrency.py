@@ -13,49 +13,15 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import SERVERS, new_database, write_config
+from tests.conftest import SERVERS, new_database, shop_config
 
 KPI = Path(sys.executable).parent / "kpi"
 DAYS = [f"2026-01-{day:02d}" for day in range(1, 4)]
 
 
 def config(directory: Path, warehouse: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
     rows = [f"T{day}{index},{day},C{index},{index + 1}.25" for day in DAYS for index in range(40)]
-    (directory / "sales.csv").write_text("id,day,customer,total\n" + "\n".join(rows) + "\n")
-    return write_config(
-        directory,
-        {
-            "start_date": "2026-01-01",
-            "warehouse": warehouse,
-            "sources": [
-                {
-                    "name": "shop",
-                    "connector": "files",
-                    "options": {"path": "sales.csv"},
-                    "entity": "revenue_transactions",
-                    "columns": {
-                        "transaction_id": "id",
-                        "booked_on": "day",
-                        "customer_id": "customer",
-                        "amount": "total",
-                    },
-                }
-            ],
-            "objectives": [
-                {
-                    "id": "o",
-                    "title": "O",
-                    "owner": "me",
-                    "start": "2026-01-01",
-                    "end": "2026-01-31",
-                    "key_results": [
-                        {"id": "kr", "description": "d", "kpi_id": "revenue", "baseline": 0, "target": 5000}
-                    ],
-                }
-            ],
-        },
-    )
+    return shop_config(directory, rows, warehouse, target=5000)
 
 
 @pytest.mark.parametrize("kind", list(SERVERS))

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from kpi.runner import run_partitions
-from tests.conftest import new_database, write_config
+from tests.conftest import new_database, shop_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dagster.yaml"
 
@@ -20,29 +20,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dagster.yaml"
 def test_runs_of_the_example_team_instance_are_recorded_in_postgresql(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "sales.csv").write_text(
-        "id,day,customer,total\nS1,2026-01-05,C1,12.50\nS2,2026-01-05,C2,7.50\n"
-    )
-    config = write_config(
-        tmp_path,
-        {
-            "start_date": "2026-01-01",
-            "sources": [
-                {
-                    "name": "shop",
-                    "connector": "files",
-                    "options": {"path": "sales.csv"},
-                    "entity": "revenue_transactions",
-                    "columns": {
-                        "transaction_id": "id",
-                        "booked_on": "day",
-                        "customer_id": "customer",
-                        "amount": "total",
-                    },
-                }
-            ],
-        },
-    )
+    config = shop_config(tmp_path, ["S1,2026-01-05,C1,12.50", "S2,2026-01-05,C2,7.50"])
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(EXAMPLE, home / "dagster.yaml")
