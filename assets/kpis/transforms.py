@@ -343,11 +343,6 @@ def compared_periods(periods: pl.DataFrame) -> pl.DataFrame:
     ).drop_nulls()
 
 
-def previous_periods(periods: pl.DataFrame) -> pl.DataFrame:
-    """(grain, period_start) of the calendar-aligned period before each of `periods`."""
-    return periods.select("grain", shifted_period_start(pl.col("grain"), pl.col("period_start"), "previous"))
-
-
 def following_periods(rows: pl.DataFrame) -> pl.DataFrame:
     """(kpi_id, grain, period_start, column, compared_value) for the periods that compare themselves
     with `rows`: the next period (its previous_value) and the one a year later (its year_ago_value).
