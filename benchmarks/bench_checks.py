@@ -105,10 +105,12 @@ def main() -> None:
         source = config.sources[0]
         window = ExtractWindow(DAY, DAY)
         # Warm-up: imports (Great Expectations takes seconds to import) are not the checks' cost.
-        gate_source_rows(source, extract_source(config, source, window), window)
+        gate_source_rows(config, source, extract_source(config, source, window), window)
 
         extract_seconds, mapped = best_of(arguments.repeat, lambda: extract_source(config, source, window))
-        check_seconds, gate = best_of(arguments.repeat, lambda: gate_source_rows(source, mapped, window))
+        check_seconds, gate = best_of(
+            arguments.repeat, lambda: gate_source_rows(config, source, mapped, window)
+        )
         with dg.DagsterInstance.ephemeral() as instance:
             run_partitions(directory / "kpi.yaml", DAY, DAY, instance=instance)  # warm-up
             run_seconds, outcomes = best_of(

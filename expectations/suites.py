@@ -1,4 +1,4 @@
-"""The data-quality suites, as code: one per canonical entity and one per output table.
+"""The data-quality suites, as code: one per entity (built-in or declared) and one per output table.
 
 A suite is a list of Great Expectations (1.x) expectations. Column-value expectations are row-level
 rules: on an entity, the rows that break one are quarantined; any other failure gates the whole
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from assets.kpis.definitions import KPI_LIST
-from kpi.entities import ENTITIES, SURVEY_SCORE_RANGES
+from kpi.catalog import Catalog
+from kpi.entities import SURVEY_SCORE_RANGES, Entity
+from kpi.periods import GRAINS
 
 # Amounts beyond this are not money but a broken export (or an infinity).
 AMOUNT_LIMIT = 1e12
-GRAINS = ["day", "month", "quarter", "year"]
 STATUSES = ["achieved", "on_track", "at_risk", "off_track", "missed", "unknown"]
 
 
@@ -25,10 +25,14 @@ def _expectations():
     return gx.expectations
 
 
-def entity_suite(entity_name: str, extra: list[dict[str, Any]] | None = None) -> list:
-    """The rules every row of an entity must keep, plus a source's own (`quality.expectations`)."""
+def entity_suite(entity: Entity, extra: list[dict[str, Any]] | None = None) -> list:
+    """The rules every row of an entity must keep, plus a source's own (`quality.expectations`):
+    its required columns (a declared entity's key and date or span start) not null, its rows within
+    the partition's days, allowed values, a span's end on or after its start. Types are enforced
+    before (a value that does not take its declared type is quarantined by the mapping); keys
+    unique within a source are counted over the whole extract (quality.py)."""
     expectations = _expectations()
-    entity = ENTITIES[entity_name]
+    entity_name = entity.name
     suite = [expectations.ExpectColumnValuesToNotBeNull(column=column) for column in entity.required_columns]
     # Keys unique within the source's extract: counted over every day of it, in quality.py.
     if entity.date_column is not None:
@@ -41,7 +45,7 @@ def entity_suite(entity_name: str, extra: list[dict[str, Any]] | None = None) ->
         )
     for column, allowed in entity.allowed_values.items():
         suite.append(expectations.ExpectColumnValuesToBeInSet(column=column, value_set=sorted(allowed)))
-    if "amount" in entity.schema:
+    if "amount" in entity.schema and entity.is_built_in:
         lowest = 0 if entity_name == "expenses" else -AMOUNT_LIMIT  # a cost is positive
         suite.append(
             expectations.ExpectColumnValuesToBeBetween(
@@ -51,10 +55,9 @@ def entity_suite(entity_name: str, extra: list[dict[str, Any]] | None = None) ->
     if entity_name == "survey_responses":
         for survey, (lowest, highest) in SURVEY_SCORE_RANGES.items():
             suite.append(_between_where("score", lowest, highest, "survey", survey))
-    if entity_name == "customers":
-        suite.append(_ends_after_start("churned_on", "signed_up_on"))
-    if entity_name == "employees":
-        suite.append(_ends_after_start("terminated_on", "hired_on"))
+    if entity.span is not None:
+        start, end = entity.span
+        suite.append(_ends_after_start(end, start))
     suite.extend(build_expectation(spec) for spec in extra or [])
     return suite
 
@@ -76,15 +79,16 @@ def _ends_after_start(end_column: str, start_column: str):
     )
 
 
-def kpi_values_suite() -> list:
-    """kpi_values before they are published: keys present, and bounded KPIs within their bounds."""
+def kpi_values_suite(catalog: Catalog) -> list:
+    """kpi_values before they are published: keys present, and bounded KPIs (the catalog's `bounds`)
+    within their bounds."""
     expectations = _expectations()
     suite = [
         expectations.ExpectColumnValuesToNotBeNull(column=column)
-        for column in ("kpi_id", "grain", "period_start")
+        for column in ("kpi_id", "grain", "period_start", "dimension", "dimension_value")
     ]
-    suite.append(expectations.ExpectColumnValuesToBeInSet(column="grain", value_set=GRAINS))
-    for kpi in KPI_LIST:
+    suite.append(expectations.ExpectColumnValuesToBeInSet(column="grain", value_set=list(GRAINS)))
+    for kpi in catalog.kpis.values():
         if kpi.bounds is None:
             continue
         lowest, highest = kpi.bounds

@@ -11,21 +11,26 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from kpi.entities import ENTITIES
+from kpi.catalog import (
+    NAME,
+    Catalog,
+    CatalogError,
+    EntityDeclaration,
+    KpiDeclaration,
+    MeasureDeclaration,
+    StrictModel,
+    build_catalog,
+)
+from kpi.entities import Entity
+from kpi.periods import GRAINS, Calendar, Grain
 
-NAME = r"^[a-z][a-z0-9_]*$"
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-EntityName = Literal["revenue_transactions", "expenses", "customers", "survey_responses", "employees"]
 
 
 class ConfigError(Exception):
     """The config file is unreadable or invalid; the message names the file, the key and what is expected."""
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -84,7 +89,7 @@ class SourceConfig(StrictModel):
     name: str = Field(pattern=NAME, description="Unique; becomes part of the raw asset's key.")
     connector: str
     options: dict[str, Any] = Field(default_factory=dict)
-    entity: EntityName
+    entity: str = Field(description="a built-in or declared entity")
     columns: dict[str, str] = Field(description="canonical column: source column or expression")
     date_format: str | None = Field(
         default=None, description="strftime format of text dates, e.g. '%m/%d/%Y'; ISO by default"
@@ -108,9 +113,8 @@ class SourceConfig(StrictModel):
         )
     )
 
-    @model_validator(mode="after")
-    def columns_fit_the_entity(self) -> SourceConfig:
-        entity = ENTITIES[self.entity]
+    def columns_fit(self, entity: Entity) -> None:
+        """Raise ValueError unless the mapped columns are the entity's, its required ones all mapped."""
         unknown = sorted(set(self.columns) - set(entity.schema))
         if unknown:
             raise ValueError(
@@ -120,7 +124,6 @@ class SourceConfig(StrictModel):
         missing = [column for column in entity.required_columns if column not in self.columns]
         if missing:
             raise ValueError(f"columns: {self.entity} needs a mapping for {', '.join(missing)}")
-        return self
 
     @model_validator(mode="after")
     def separators_differ(self) -> SourceConfig:
@@ -173,18 +176,9 @@ class SourceConfig(StrictModel):
 class KeyResultConfig(StrictModel):
     id: str = Field(pattern=SLUG)
     description: str
-    kpi_id: str
+    kpi_id: str = Field(description="a KPI of the catalog (checked against it with the whole config)")
     baseline: float
     target: float
-
-    @field_validator("kpi_id")
-    @classmethod
-    def kpi_is_defined(cls, kpi_id: str) -> str:
-        from assets.kpis.definitions import KPIS
-
-        if kpi_id not in KPIS:
-            raise ValueError(f"unknown kpi_id {kpi_id!r}; expected one of: {', '.join(KPIS)}")
-        return kpi_id
 
     @model_validator(mode="after")
     def target_differs_from_baseline(self) -> KeyResultConfig:
@@ -208,6 +202,12 @@ class ObjectiveConfig(StrictModel):
         return self
 
 
+class CalendarConfig(StrictModel):
+    fiscal_year_start_month: int = Field(
+        default=1, ge=1, le=12, description="the month fiscal years (and their quarters) start: 4 for April"
+    )
+
+
 class PipelineConfig(StrictModel):
     timezone: str = "UTC"
     start_date: date
@@ -219,6 +219,18 @@ class PipelineConfig(StrictModel):
         default=".kpi_storage", description="where raw extracts wait for their entity; relative to this file"
     )
     sources: list[SourceConfig] = Field(min_length=1)
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)
+    grains: list[Grain] = Field(
+        default_factory=lambda: list(GRAINS),
+        min_length=1,
+        description="the grains computed (all five by default)",
+    )
+    entities: dict[str, EntityDeclaration] = Field(
+        default_factory=dict,
+        description="dimension columns for built-in entities, new entities, derived ones",
+    )
+    measures: dict[str, MeasureDeclaration] = Field(default_factory=dict)
+    kpis: list[KpiDeclaration] = Field(default_factory=list)
     objectives: list[ObjectiveConfig] = Field(default_factory=list)
     objectives_file: str | None = None
     config_dir: Path = Field(default=Path("."), exclude=True)
@@ -259,7 +271,59 @@ class PipelineConfig(StrictModel):
         _require_unique("key_results", key_results)
         if self.objectives and self.objectives_file:
             raise ValueError("give objectives inline or objectives_file, not both")
+        if len(set(self.grains)) < len(self.grains):
+            raise ValueError("grains: a grain is listed twice")
         return self
+
+    _catalog: Catalog | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def references_resolve(self) -> PipelineConfig:
+        """Build the catalog (the built-ins with this config's entities, measures and KPIs) and check
+        every reference to it: sources' entities and columns, key results' KPIs."""
+        try:
+            catalog = build_catalog(
+                self.entities, self.measures, self.kpis, str(self.config_file or "config")
+            )
+        except CatalogError as error:
+            raise ValueError(str(error)) from None
+        for index, source in enumerate(self.sources):
+            where = f"sources[{index}] ({source.name})"
+            entity = catalog.entities.get(source.entity)
+            if entity is None:
+                raise ValueError(
+                    f"{where}.entity: unknown entity {source.entity!r}; expected one of: "
+                    f"{', '.join(catalog.entities)} (or declare it under entities:)"
+                )
+            if entity.derivation is not None:
+                raise ValueError(
+                    f"{where}.entity: {entity.name} are derived from {entity.derivation.from_entity} "
+                    f"(entities.{entity.name}.derived_from): a source cannot deliver them as well"
+                )
+            try:
+                source.columns_fit(entity)
+            except ValueError as error:
+                raise ValueError(f"{where}.{error}") from None
+        for index, objective in enumerate(self.objectives):
+            for number, kr in enumerate(objective.key_results):
+                if kr.kpi_id not in catalog.kpis:
+                    raise ValueError(
+                        f"objectives[{index}].key_results[{number}].kpi_id: unknown KPI {kr.kpi_id!r}; "
+                        f"expected one of: {', '.join(catalog.kpis)}"
+                    )
+        self._catalog = catalog
+        return self
+
+    @property
+    def catalog(self) -> Catalog:
+        """The entities, measures and KPIs this config can compute: the built-ins with its own."""
+        assert self._catalog is not None
+        return self._catalog
+
+    @property
+    def reporting_calendar(self) -> Calendar:
+        """The calendar periods are computed in: fiscal quarters and years, and the grains asked for."""
+        return Calendar(self.calendar.fiscal_year_start_month, tuple(g for g in GRAINS if g in self.grains))
 
     def named_variables(self) -> dict[str, str]:
         """Every environment variable the config names (a key ending in `_env`), by the key naming it."""
@@ -286,13 +350,24 @@ class PipelineConfig(StrictModel):
         return [source for source in self.sources if source.entity == entity]
 
     def sources_by_entity(self) -> dict[str, list[str]]:
-        """The names of each provided entity's sources, entities in DESIGN.md's order."""
-        return {name: [source.name for source in self.sources_for(name)] for name in self.entities}
+        """The names of each provided entity's sources, entities in catalog order. A derived entity's
+        rows carry the source of the rows they were derived from."""
+        return {
+            name: [source.name for source in self.sources_for(self._derived_from(name))]
+            for name in self.provided_entities
+        }
+
+    def _derived_from(self, name: str) -> str:
+        derivation = self.catalog.entities[name].derivation
+        return name if derivation is None else derivation.from_entity
 
     @property
-    def entities(self) -> list[str]:
-        """The canonical entities some source provides, in DESIGN.md's order."""
-        return [name for name in ENTITIES if self.sources_for(name)]
+    def provided_entities(self) -> list[str]:
+        """The entities some source provides, or derived from one a source provides, in catalog order."""
+        return [name for name in self.catalog.entities if self.sources_for(self._derived_from(name))]
+
+    def entity(self, name: str) -> Entity:
+        return self.catalog.entities[name]
 
     def storage_path(self) -> Path:
         path = Path(self.storage_dir).expanduser()
@@ -355,7 +430,13 @@ def _problems(error: ValidationError, prefix: str = "", model: type[BaseModel] |
             message = "required key is missing"
         elif problem["type"] not in ("value_error",) and "input" in problem:
             message += f" (got {problem['input']!r})"
-        messages.append(f"{_location(tuple(problem['loc']), prefix)}: {message}")
+        location = _location(tuple(problem["loc"]), prefix)
+        # A check of the whole config (model level) names its key in the message itself.
+        messages.append(
+            message
+            if location == "(top level)" and problem["type"] == "value_error"
+            else f"{location}: {message}"
+        )
     return messages
 
 

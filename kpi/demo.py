@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from kpi.periods import period_end, period_start
+from kpi.periods import Calendar
 
 DEMO_DIR_VARIABLE = "KPI_DEMO_DIR"
 DEMO_DAYS = 90
@@ -28,8 +28,9 @@ def default_end_date() -> date:
 def demo_config(end_date: date, days: int = DEMO_DAYS, invoices_per_day: int = DEMO_INVOICES_PER_DAY) -> dict:
     """The demo config: five sources over three systems, and objectives touching every KPI family."""
     first_day = end_date - timedelta(days=days - 1)
-    quarter_start = period_start(end_date, "quarter")
-    quarter_end = period_end(quarter_start, "quarter")
+    calendar = Calendar()  # the demo config sets no `calendar:`: calendar quarters
+    quarter_start = calendar.period_start(end_date, "quarter")
+    quarter_end = calendar.period_end(quarter_start, "quarter")
     # About what a quarter of the demo company sells (an invoice averages about 900 over its tiers),
     # and its starting headcount (kpi/demo_sources.py): targets a demo run is on track for.
     quarter_days = (quarter_end - quarter_start).days + 1

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from assets.kpis.definitions import KPI_LIST
 from kpi import schema
+from kpi.catalog import Catalog, built_in_catalog
 from kpi.entities import ENTITIES
 from kpi.migrations import MIGRATIONS
 
@@ -17,33 +17,60 @@ KPI_DOC = DOCS / "kpis.md"
 WAREHOUSE_DOC = DOCS / "warehouse.md"
 
 
-def render_kpi_catalog() -> str:
+def render_kpi_catalog(catalog: Catalog | None = None) -> str:
+    """docs/kpis.md: the built-in catalog (kpi/catalog.yaml), its KPIs and the measures they use."""
+    catalog = catalog or built_in_catalog()
     lines = [
         "# KPI catalog",
         "",
-        "Generated from `assets/kpis/definitions.py` by `make docs`; a test fails when it is out of date.",
+        "Generated from `kpi/catalog.yaml` by `make docs`; a test fails when it is out of date.",
+        "`kpi kpis list --config FILE` prints the same with a config's own KPIs, and how to declare",
+        'them is in the README ("Your own KPIs").',
         "",
-        "Every KPI is computed at day, month, quarter and year grain, for a period P = [start, end]. A ratio",
-        "is the period's own numerator over its own denominator (never an average of finer grains); a zero",
-        "denominator gives null. S and E are the customers active on start-1 and on end; H0 and H1 the",
-        "employees employed on start-1 and on end.",
+        "Every KPI is computed at day, week, month, quarter and year grain (a config's `grains` may",
+        "limit them), for a period P = [start, end]. A KPI is numerator / denominator * scale over the",
+        "period's own measures, never an average of finer grains; a zero denominator gives null. S and",
+        "E are the customers active on start-1 and on end; H0 and H1 the employees employed on start-1",
+        "and on end.",
         "",
-        "| kpi_id | name | formula over P | unit | better when | needs |",
+        "| kpi_id | name | formula over P | numerator / denominator (measures) | unit | better when | needs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kpi in catalog.kpis.values():
+        direction = "higher" if kpi.direction == "higher_is_better" else "lower"
+        expression = f"`{kpi.numerator}`"
+        if kpi.denominator is not None:
+            expression += f" / `{kpi.denominator}`"
+        if kpi.scale != 1:
+            expression += f" * {kpi.scale:g}"
+        lines.append(
+            f"| `{kpi.kpi_id}` | {kpi.name} | {_cell(kpi.formula)} | {expression} | {kpi.unit} | {direction} "
+            f"| {', '.join(kpi.inputs)} |"
+        )
+    lines += [
+        "",
+        "## Measures",
+        "",
+        "Per period: flow aggregations over the rows dated in P, span aggregations over the snapshot",
+        "(active on start-1, active on end, started or ended in P).",
+        "",
+        "| measure | entity | aggregation | column | where | meaning |",
         "|---|---|---|---|---|---|",
     ]
-    for kpi in KPI_LIST:
-        direction = "higher" if kpi.direction == "higher_is_better" else "lower"
+    for measure in catalog.measures.values():
         lines.append(
-            f"| `{kpi.kpi_id}` | {kpi.name} | {kpi.formula} | {kpi.unit} | {direction} | {', '.join(kpi.inputs)} |"
+            f"| `{measure.name}` | {measure.entity} | {measure.agg} | {_cell(measure.column)} "
+            f"| {_cell(measure.where)} | {_cell(measure.description)} |"
         )
     lines += [
         "",
         "## Where this differs from a literal reading of DESIGN.md",
         "",
         "`customer_retention_rate` is (E - N) / S with N counting only the new customers of P still active",
-        "at its end. Read literally, N would also count a customer who signed up and churned inside P; that",
-        "customer is not in E, so subtracting them would count one loss twice and push retention below",
-        "1 - churn. With this reading, retention + churn = 1 over the customers of S.",
+        "at its end, which is the customers active on start-1 and still active on end (the measure",
+        "`retained_customers`) over S. Read literally, N would also count a customer who signed up and",
+        "churned inside P; that customer is not in E, so subtracting them would count one loss twice and",
+        "push retention below 1 - churn. With this reading, retention + churn = 1 over the customers of S.",
         "",
     ]
     return "\n".join(lines)
@@ -62,14 +89,14 @@ ORDER BY objective_title, key_result_id;""",
         """SELECT v.period_start AS month, v.value, d.baseline, d.target, v.is_complete, v.days_covered
 FROM kpi_values v
 JOIN key_result_definitions d ON d.kpi_id = v.kpi_id
-WHERE d.key_result_id = 'kr-churn' AND v.grain = 'month'
+WHERE d.key_result_id = 'kr-churn' AND v.grain = 'month' AND v.dimension = ''
 ORDER BY v.period_start;""",
     ),
     (
         "Month over month: each KPI's latest month against the month before, biggest movers first",
         """SELECT name, period_start, value, previous_value, change_pct, is_complete
 FROM kpi_latest
-WHERE grain = 'month' AND change_pct IS NOT NULL
+WHERE grain = 'month' AND dimension = '' AND change_pct IS NOT NULL
 ORDER BY abs(change_pct) DESC;""",
     ),
     (
@@ -77,8 +104,16 @@ ORDER BY abs(change_pct) DESC;""",
         """SELECT kpi_id, period_start, value, previous_value,
     CASE WHEN previous_value <> 0 THEN (value - previous_value) / abs(previous_value) END AS change_pct
 FROM kpi_values
-WHERE grain = 'month'
+WHERE grain = 'month' AND dimension = ''
 ORDER BY kpi_id, period_start;""",
+    ),
+    (
+        "Quarter over quarter by dimension: each value of a KPI's dimension (here revenue by region, "
+        "when the config declares it) against the quarter before",
+        """SELECT dimension_value AS region, period_start AS quarter, value, previous_value, is_complete
+FROM kpi_values
+WHERE kpi_id = 'revenue' AND grain = 'quarter' AND dimension = 'region'
+ORDER BY dimension_value, period_start;""",
     ),
 ]
 
@@ -106,7 +141,7 @@ def _view_column_type(name: str) -> str:
         return "float"
     if name == "objective_title":
         return "text (255)"
-    for table in (schema.kpi_values, schema.key_results, schema.kpi_definitions, schema.objectives):
+    for table in (schema.key_results, schema.kpi_values, schema.kpi_definitions, schema.objectives):
         if name in table.c:
             return _type_name(table.c[name])
     return _type_name(schema.key_result_definitions.c[name])

@@ -1,19 +1,47 @@
-"""The canonical entities of DESIGN.md: what every connector's output is mapped to."""
+"""Entities: what every connector's output is mapped to. The canonical five of DESIGN.md, and those a
+config declares (dimension columns added to a built-in, new dated or span entities, entities derived
+from another one).
+
+No I/O here: `declared_entities` turns the config's `entities:` section (already parsed by pydantic in
+`kpi/catalog.py`) into `Entity` objects.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import polars as pl
+
+ColumnType = Literal["str", "date", "int", "float", "bool"]
+COLUMN_TYPES: dict[str, pl.DataType] = {
+    "str": pl.String(),
+    "date": pl.Date(),
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "bool": pl.Boolean(),
+}
+BUILT_IN = "built-in"
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """How a span entity is derived from a dated one instead of being extracted: customers from revenue
+    transactions, each customer_id signed up on its first purchase and churned `churn_after_days` after
+    its last one (churned_on = last purchase + churn_after_days + 1 day, once that day is loaded)."""
+
+    from_entity: str
+    churn_after_days: int
 
 
 @dataclass(frozen=True)
 class Entity:
-    """A canonical entity: its columns with their types, its key and, when dated, its date column.
+    """An entity: its columns with their types, its key, and whether it is dated or a span.
 
-    A dated entity (revenue, expenses, survey responses) is extracted one daily partition at a time
-    through its date column. An undated one (customers, employees) is a snapshot of the source
-    system's current state, replaced whole on every run: its dates are lifecycle dates, not events.
+    A dated entity (revenue, expenses, survey responses, a declared `date:` entity) is extracted one
+    daily partition at a time through its date column. A span entity (customers, employees, a declared
+    `span:` entity) is a snapshot of the source system's current state, replaced whole on every run:
+    a row is active on day d when its start <= d and (its end is null or its end > d).
     """
 
     name: str
@@ -21,11 +49,25 @@ class Entity:
     key: str
     date_column: str | None
     nullable: frozenset[str]
-    allowed_values: dict[str, frozenset[str]]
+    allowed_values: dict[str, frozenset[str]] = field(default_factory=dict)
+    span: tuple[str, str] | None = None
+    """(start column, end column) of a span entity; None for a dated one."""
+    dimensions: tuple[str, ...] = ()
+    """Columns a config added to a built-in entity (all of a declared entity's columns are its own)."""
+    declared_in: str = BUILT_IN
+    derivation: Derivation | None = None
 
     @property
     def is_dated(self) -> bool:
         return self.date_column is not None
+
+    @property
+    def is_derived(self) -> bool:
+        return self.derivation is not None
+
+    @property
+    def is_built_in(self) -> bool:
+        return self.name in BUILT_IN_ENTITIES
 
     @property
     def required_columns(self) -> list[str]:
@@ -40,7 +82,7 @@ SURVEYS = frozenset({"csat", "nps"})
 TERMINATION_TYPES = frozenset({"voluntary", "involuntary"})
 SURVEY_SCORE_RANGES = {"csat": (1, 5), "nps": (0, 10)}
 
-ENTITIES: dict[str, Entity] = {
+BUILT_IN_ENTITIES: dict[str, Entity] = {
     entity.name: entity
     for entity in (
         Entity(
@@ -54,7 +96,6 @@ ENTITIES: dict[str, Entity] = {
             key="transaction_id",
             date_column="booked_on",
             nullable=frozenset({"customer_id"}),
-            allowed_values={},
         ),
         Entity(
             name="expenses",
@@ -80,7 +121,7 @@ ENTITIES: dict[str, Entity] = {
             key="customer_id",
             date_column=None,
             nullable=frozenset({"churned_on", "segment"}),
-            allowed_values={},
+            span=("signed_up_on", "churned_on"),
         ),
         Entity(
             name="survey_responses",
@@ -109,6 +150,46 @@ ENTITIES: dict[str, Entity] = {
             date_column=None,
             nullable=frozenset({"terminated_on", "termination_type"}),
             allowed_values={"termination_type": TERMINATION_TYPES},
+            span=("hired_on", "terminated_on"),
         ),
     )
 }
+# The canonical five, by name (the warehouse's release tables, the docs).
+ENTITIES = BUILT_IN_ENTITIES
+
+
+def with_dimensions(entity: Entity, dimensions: dict[str, str], declared_in: str) -> Entity:
+    """A built-in entity with dimension columns added (nullable; types from COLUMN_TYPES)."""
+    return replace(
+        entity,
+        schema={**entity.schema, **{name: COLUMN_TYPES[kind] for name, kind in dimensions.items()}},
+        nullable=entity.nullable | frozenset(dimensions),
+        dimensions=tuple(dimensions),
+        declared_in=declared_in,
+    )
+
+
+def derived(entity: Entity, derivation: Derivation, declared_in: str) -> Entity:
+    """A built-in span entity derived from a dated one instead of extracted."""
+    return replace(entity, derivation=derivation, declared_in=declared_in)
+
+
+def new_entity(
+    name: str,
+    key: str,
+    columns: dict[str, str],
+    declared_in: str,
+    date_column: str | None = None,
+    span: tuple[str, str] | None = None,
+) -> Entity:
+    """A declared entity: the key, the date (or the span's start) required, every other column nullable."""
+    required = {key, date_column or (span[0] if span else key)}
+    return Entity(
+        name=name,
+        schema={column: COLUMN_TYPES[kind] for column, kind in columns.items()},
+        key=key,
+        date_column=date_column,
+        nullable=frozenset(columns) - required,
+        span=span,
+        declared_in=declared_in,
+    )

@@ -236,6 +236,147 @@ def _has_coverage_columns(columns: Columns) -> bool:
     )
 
 
+# ----------------------------------------------------------------------------------------------------
+# Migration 3: kpi_values broken down by dimension, and kpi_definitions' declaration columns. Frozen
+# here, like migration 1's tables: kpi/schema.py moves on, this must not.
+#
+# kpi_values' key gains dimension and dimension_value; the rows already there are the KPIs' totals, so
+# they get '' in both. Its key text columns get bounded lengths: MariaDB/InnoDB limits a key to 3072
+# bytes, and four VARCHAR(255) columns of utf8mb4 (4 bytes a character) and a date take
+# 4 * 255 * 4 + 3 = 4083 of them; (100 + 16 + 100 + 255) * 4 + 3 = 1887 fit with room. A value too long
+# for its new length makes the migration fail, changing nothing (PostgreSQL and MariaDB refuse to cut
+# it). A primary key cannot be changed in place on DuckDB: there the table is rebuilt (create, copy
+# every row and column, drop, rename).
+
+KPI_VALUES_KEY = ("kpi_id", "grain", "period_start", "dimension", "dimension_value")
+KPI_VALUES_KEY_TYPES: dict[str, sa.String] = {"kpi_id": sa.String(100), "grain": sa.String(16)}
+DIMENSION_COLUMNS: list[sa.Column] = [
+    sa.Column("dimension", sa.String(100), nullable=False, server_default=""),
+    sa.Column("dimension_value", sa.String(255), nullable=False, server_default=""),
+]
+DECLARATION_COLUMNS: list[sa.Column] = [
+    sa.Column("numerator", sa.String(1000)),
+    sa.Column("denominator", sa.String(1000)),
+    sa.Column("scale", sa.Double()),
+    sa.Column("dimensions", sa.String(1000)),
+    sa.Column("declared_in", sa.String(1000)),
+]
+
+
+def _column_definition(connection: sa.Connection, column: sa.Column) -> str:
+    """`name TYPE [NOT NULL] [DEFAULT ...]` of `column` in the connection's dialect."""
+    quote = connection.dialect.identifier_preparer.quote
+    parts = [quote(column.name), column.type.compile(dialect=connection.dialect)]
+    if column.server_default is not None:
+        default = column.server_default.arg  # type: ignore[attr-defined]
+        parts.append(f"DEFAULT {_literal(connection, str(default))}")
+    if not column.nullable:
+        parts.append("NOT NULL")
+    return " ".join(parts)
+
+
+def _key_list(connection: sa.Connection) -> str:
+    quote = connection.dialect.identifier_preparer.quote
+    return ", ".join(quote(name) for name in KPI_VALUES_KEY)
+
+
+def _kpi_values_by_dimension(connection: sa.Connection, dialect: sa.Dialect) -> None:
+    for column in DECLARATION_COLUMNS:
+        add_column_if_missing(connection, "kpi_definitions", column)
+    if dialect.name == "duckdb":
+        _rebuild_duckdb_kpi_values(connection)
+    elif dialect.name == "postgresql":
+        _rekey_postgresql_kpi_values(connection)
+    elif dialect.name in ("mysql", "mariadb"):
+        _rekey_mariadb_kpi_values(connection)
+    else:
+        raise NotImplementedError(f"migration 3 has no steps for {dialect.name}")
+
+
+def _rebuild_duckdb_kpi_values(connection: sa.Connection) -> None:
+    """Create kpi_values anew with the new key (its columns as they are, in their order, with dimension
+    and dimension_value after period_end), copy every row, drop the old table, rename the new one. The
+    views on kpi_values are bound by name when queried: they read the new table."""
+    quote = connection.dialect.identifier_preparer.quote
+    existing = connection.exec_driver_sql(
+        "SELECT column_name, data_type, is_nullable, column_default FROM duckdb_columns() "
+        "WHERE table_name = 'kpi_values' AND schema_name = current_schema() "
+        "AND database_name = current_database() ORDER BY column_index"
+    ).all()
+    names = [name for name, *_ in existing]
+    if all(column.name in names for column in DIMENSION_COLUMNS):
+        return  # already rebuilt
+    definitions = []
+    for name, data_type, is_nullable, default in existing:
+        definitions.append(
+            f"{quote(name)} {data_type}"
+            + (f" DEFAULT {default}" if default is not None else "")
+            + ("" if is_nullable and name not in KPI_VALUES_KEY else " NOT NULL")
+        )
+        if name == "period_end":
+            definitions += [_column_definition(connection, column) for column in DIMENSION_COLUMNS]
+    if "period_end" not in names:
+        definitions += [_column_definition(connection, column) for column in DIMENSION_COLUMNS]
+    rebuilt = "kpi_values_migration_3"
+    copied = ", ".join(quote(name) for name in names)
+    connection.exec_driver_sql(
+        f"CREATE TABLE {rebuilt} ({', '.join(definitions)}, PRIMARY KEY ({_key_list(connection)}))"
+    )
+    connection.exec_driver_sql(f"INSERT INTO {rebuilt} ({copied}) SELECT {copied} FROM kpi_values")
+    before = connection.exec_driver_sql("SELECT count(*) FROM kpi_values").scalar()
+    after = connection.exec_driver_sql(f"SELECT count(*) FROM {rebuilt}").scalar()
+    if before != after:  # cannot happen: the old key is part of the new one
+        raise RuntimeError(f"kpi_values: {after} rows copied of {before}; nothing was changed")
+    connection.exec_driver_sql("DROP TABLE kpi_values")
+    connection.exec_driver_sql(f"ALTER TABLE {rebuilt} RENAME TO kpi_values")
+
+
+def _rekey_postgresql_kpi_values(connection: sa.Connection) -> None:
+    """One ALTER TABLE: the new columns (existing rows get ''), the key columns shortened, the primary
+    key dropped and added anew. PostgreSQL refuses to change the type of a column a view reads: the
+    views on kpi_values (ours, and a BI user's, directly or through ours) are set aside and recreated
+    as they were; the upgrade then replaces ours."""
+    quote = connection.dialect.identifier_preparer.quote
+    (primary_key,) = connection.exec_driver_sql(
+        "SELECT quote_ident(conname) FROM pg_constraint "
+        "WHERE conrelid = to_regclass('kpi_values') AND contype = 'p'"
+    ).one()
+    dependents = _postgresql_dependent_views(connection, "kpi_values")
+    _drop_views(connection, dependents)
+    changes = [f"DROP CONSTRAINT {primary_key}"]
+    changes += [
+        f"ALTER COLUMN {quote(name)} TYPE {column_type.compile(dialect=connection.dialect)}"
+        for name, column_type in KPI_VALUES_KEY_TYPES.items()
+    ]
+    changes += [f"ADD COLUMN {_column_definition(connection, column)}" for column in DIMENSION_COLUMNS]
+    changes.append(f"ADD PRIMARY KEY ({_key_list(connection)})")
+    connection.exec_driver_sql(f"ALTER TABLE kpi_values {', '.join(changes)}")
+    _recreate_views(connection, dependents, "kpi_values")
+
+
+def _rekey_mariadb_kpi_values(connection: sa.Connection) -> None:
+    """One ALTER TABLE (atomic, so a failure leaves the old table): the key columns shortened (MariaDB
+    refuses to cut a longer value), the new columns after period_end (existing rows get ''), the primary
+    key dropped and added anew. Skipped when an earlier run did it and failed afterwards."""
+    quote = connection.dialect.identifier_preparer.quote
+    key = sa.inspect(connection).get_pk_constraint("kpi_values")["constrained_columns"]
+    if tuple(key) == KPI_VALUES_KEY:
+        return
+    present = column_names(connection, "kpi_values")
+    changes = ["DROP PRIMARY KEY"]
+    changes += [
+        f"MODIFY COLUMN {quote(name)} {column_type.compile(dialect=connection.dialect)} NOT NULL"
+        for name, column_type in KPI_VALUES_KEY_TYPES.items()
+    ]
+    after = "period_end"
+    for column in DIMENSION_COLUMNS:
+        if column.name not in present:
+            changes.append(f"ADD COLUMN {_column_definition(connection, column)} AFTER {quote(after)}")
+        after = column.name
+    changes.append(f"ADD PRIMARY KEY ({_key_list(connection)})")
+    connection.exec_driver_sql(f"ALTER TABLE kpi_values {', '.join(changes)}")
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "tables of the first release", _create_release_1_tables, _has_release_1_tables),
     Migration(
@@ -243,6 +384,12 @@ MIGRATIONS: list[Migration] = [
         "kpi_values.year_ago_value and days_covered, key_results.days_covered, loaded_partitions.sources",
         _add_coverage_columns,
         _has_coverage_columns,
+    ),
+    Migration(
+        3,
+        "kpi_values.dimension and dimension_value in its key; kpi_definitions.numerator, denominator, "
+        "scale, dimensions and declared_in",
+        _kpi_values_by_dimension,
     ),
 ]
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -462,14 +609,27 @@ def _replace_view(connection: sa.Connection, name: str, sql: str) -> None:
     dependents = _postgresql_dependent_views(connection, name)
     connection.exec_driver_sql(f"DROP VIEW IF EXISTS {quote(name)} CASCADE")
     connection.exec_driver_sql(f"CREATE VIEW {quote(name)} AS {sql}")
-    for dependent in dependents:
+    _recreate_views(connection, dependents, name)
+
+
+def _drop_views(connection: sa.Connection, views: list[_DependentView]) -> None:
+    """Drop `views` (PostgreSQL), with what depends on them (which `views` lists too when it came from
+    `_postgresql_dependent_views`)."""
+    for view in views:
+        kind = "MATERIALIZED VIEW" if view.kind == "m" else "VIEW"
+        connection.exec_driver_sql(f"DROP {kind} IF EXISTS {view.qualified_name} CASCADE")
+
+
+def _recreate_views(connection: sa.Connection, views: list[_DependentView], name: str) -> None:
+    """Recreate `views` (PostgreSQL), read before `name` changed, in their order."""
+    for view in views:
         try:
             with connection.begin_nested():
-                for statement in dependent.statements():
+                for statement in view.statements():
                     connection.exec_driver_sql(statement)
         except sa.exc.DBAPIError as error:
             raise DependentViewError(
-                f"the view {dependent.qualified_name} depends on {name} and cannot be recreated on its new "
+                f"the view {view.qualified_name} depends on {name} and cannot be recreated on its new "
                 f"definition ({error.orig}); nothing was changed"
             ) from error
 

@@ -42,15 +42,13 @@ class PartitionOutcome:
     """Source rows of no day (unreadable or future dates) the run found, quarantined with a null partition."""
 
 
-def quarantined_rows(warehouse, run_id: str) -> tuple[int, int]:
+def quarantined_rows(warehouse, run_id: str, dated_entities: list[str]) -> tuple[int, int]:
     """(rows of the run's days, rows of no day) that the run `run_id` quarantined; (0, 0) when the
-    warehouse cannot be read (the run's own outcome says why)."""
+    warehouse cannot be read (the run's own outcome says why). `dated_entities`: the config's."""
     import sqlalchemy as sa
 
-    from kpi.entities import ENTITIES
     from kpi.warehouse import quarantine
 
-    dated_entities = [name for name, entity in ENTITIES.items() if entity.is_dated]
     # (a snapshot's quarantined rows have no day either: they are rows of the snapshot, not undated)
     of_no_day = quarantine.c.partition.is_(None) & quarantine.c.entity.in_(dated_entities)
     try:
@@ -151,7 +149,7 @@ def open_warehouse(config: PipelineConfig):
     url = config.warehouse_url()
     try:
         warehouse = Warehouse(url)
-        warehouse.create_tables()
+        warehouse.create_tables(config.catalog.entities.values())
     except sa.exc.DBAPIError as error:
         cause = (
             str(error.orig or error).strip().splitlines()[0]
@@ -227,7 +225,11 @@ def run_partitions(
             result.success,
             result.run_id,
             None if result.success else _run_error(result),
-            *quarantined_rows(warehouse, result.run_id),
+            *quarantined_rows(
+                warehouse,
+                result.run_id,
+                [name for name, entity in config.catalog.entities.items() if entity.is_dated],
+            ),
         )
         on_outcome(outcome)
         outcomes.append(outcome)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import polars as pl
 import sqlalchemy as sa
 
-from kpi.entities import ENTITIES
+from kpi.entities import ENTITIES, Entity
 
 TEXT = sa.String(255)
 metadata = sa.MetaData()
@@ -27,6 +27,8 @@ KPI_VALUE_SCHEMA: dict[str, pl.DataType] = {
     "grain": pl.String(),
     "period_start": pl.Date(),
     "period_end": pl.Date(),
+    "dimension": pl.String(),
+    "dimension_value": pl.String(),
     "value": pl.Float64(),
     "numerator": pl.Float64(),
     "denominator": pl.Float64(),
@@ -149,6 +151,44 @@ ENTITY_TABLES = {
     for name, entity in ENTITIES.items()
 }
 
+_DECLARED_TABLES: dict[tuple, sa.Table] = {}
+
+
+def entity_table(entity: Entity) -> sa.Table:
+    """The warehouse table of an entity: a built-in's release table, or (for a declared entity, or a
+    built-in with dimension columns added by a config) a table of its own shape on a separate
+    MetaData, created and extended by `Warehouse.create_tables(entities)`."""
+    if entity.name in ENTITY_TABLES and not entity.dimensions:
+        return ENTITY_TABLES[entity.name]
+    signature = (entity.name, tuple((column, str(dtype)) for column, dtype in entity.schema.items()))
+    if signature not in _DECLARED_TABLES:
+        _DECLARED_TABLES[signature] = sa.Table(
+            entity.name,
+            sa.MetaData(),
+            *(
+                sa.Column(
+                    column,
+                    column_type(dtype),
+                    comment=_entity_comment(entity.name, column)
+                    if entity.name in ENTITY_TABLES and column in ENTITY_TABLES[entity.name].c
+                    else f"{column} ({_TYPE_NAMES.get(type(dtype), str(dtype))}), declared in {entity.declared_in}.",
+                )
+                for column, dtype in entity.schema.items()
+            ),
+            sa.Column(
+                "source",
+                TEXT,
+                nullable=False,
+                comment="Name of the configured source that delivered the row.",
+            ),
+            comment=ENTITY_COMMENTS.get(entity.name)
+            or f"Declared entity {entity.name}, one row per {entity.key} and source (declared in {entity.declared_in}).",
+        )
+    return _DECLARED_TABLES[signature]
+
+
+_TYPE_NAMES = {pl.String: "str", pl.Date: "date", pl.Int64: "int", pl.Float64: "float", pl.Boolean: "bool"}
+
 # ----------------------------------------------------------------------------------------------------
 # Bookkeeping of loads.
 
@@ -181,10 +221,15 @@ loaded_partitions = sa.Table(
 
 KPI_VALUE_COMMENTS = {
     "kpi_id": "The KPI's id (kpi_definitions.kpi_id), e.g. revenue or customer_churn_rate.",
-    "grain": "The period's grain: day, month, quarter or year.",
+    "grain": "The period's grain: day, week, month, quarter or year; quarters and years follow "
+    "calendar.fiscal_year_start_month.",
     "period_start": "First day of the period.",
     "period_end": "Last day the value covers: the calendar end of an ended period, or the latest loaded "
     "day for a period computed to date.",
+    "dimension": "The dimension this row is broken down by (a column of the KPI's entities, e.g. region); "
+    "'' on the total row.",
+    "dimension_value": "The dimension's value on this row; '(none)' for rows whose value is null; '' on the "
+    "total row.",
     "value": "The KPI over the period: numerator / denominator * scale for a ratio; null when the "
     "denominator is zero or no day of an input was loaded. Unit in `unit`.",
     "numerator": "The period's own numerator (the value itself for a KPI that is not a ratio).",
@@ -199,14 +244,28 @@ KPI_VALUE_COMMENTS = {
     "is_complete": "True only when the calendar period has ended and every one of its days is covered.",
 }
 
+# kpi_values' key text columns are bounded: MariaDB/InnoDB limits a primary key to 3072 bytes, and with
+# utf8mb4 (4 bytes a character) these take (100 + 16 + 100 + 255) * 4 = 1884 of them. A dimension's
+# value comes from an entity's text column (255 characters), a dimension's name is a column name.
+KPI_VALUE_KEY = ("kpi_id", "grain", "period_start", "dimension", "dimension_value")
+KPI_VALUE_KEY_TYPES: dict[str, sa.types.TypeEngine] = {
+    "kpi_id": sa.String(100),
+    "grain": sa.String(16),
+    "dimension": sa.String(100),
+    "dimension_value": sa.String(255),
+}
+TOTAL_DIMENSION = ""
+"""dimension and dimension_value on a KPI's total row (not broken down)."""
+
 kpi_values = sa.Table(
     "kpi_values",
     metadata,
     *(
         sa.Column(
             name,
-            column_type(dtype),
-            primary_key=name in ("kpi_id", "grain", "period_start"),
+            KPI_VALUE_KEY_TYPES.get(name, column_type(dtype)),
+            primary_key=name in KPI_VALUE_KEY,
+            server_default=TOTAL_DIMENSION if name in ("dimension", "dimension_value") else None,
             comment=KPI_VALUE_COMMENTS[name],
         )
         for name, dtype in KPI_VALUE_SCHEMA.items()
@@ -218,7 +277,8 @@ kpi_values = sa.Table(
         comment="When the row was computed (UTC).",
     ),
     sa.Column("run_id", TEXT, comment="The Dagster run that computed the row."),
-    comment="One row per KPI, grain and period: the KPI's value, its parts and its comparisons.",
+    comment="One row per KPI, grain, period and dimension value (the total row: dimension ''): the KPI's "
+    "value, its parts and its comparisons.",
 )
 
 KEY_RESULT_COMMENTS = {
@@ -302,6 +362,33 @@ kpi_definitions = sa.Table(
     ),
     sa.Column(
         "is_ratio", sa.Boolean(), nullable=False, comment="True when the KPI is numerator / denominator."
+    ),
+    sa.Column(
+        "numerator",
+        sa.String(1000),
+        comment="The KPI's numerator: its expression over measures (the whole KPI when it is not a ratio).",
+    ),
+    sa.Column(
+        "denominator",
+        sa.String(1000),
+        comment="The KPI's denominator: its expression over measures; null when the KPI is not a ratio.",
+    ),
+    sa.Column(
+        "scale",
+        sa.Double(),
+        comment="The factor numerator / denominator is multiplied by for a ratio (e.g. 100 for a percent); "
+        "1 when none.",
+    ),
+    sa.Column(
+        "dimensions",
+        sa.String(1000),
+        comment="The dimensions kpi_values breaks the KPI down by, comma-separated; '' when none.",
+    ),
+    sa.Column(
+        "declared_in",
+        sa.String(1000),
+        comment="Where the KPI is declared: 'built-in', or the path of the config file that declares or "
+        "overrides it.",
     ),
     comment="One row per KPI of the catalog and the config, for BI joins and labels.",
 )
@@ -474,19 +561,25 @@ okr_scorecard = View(
     },
 )
 
+# Added by migration 3, so listed after change and change_pct (see above).
+_KPI_VALUE_DIMENSION_VIEW_COLUMNS = ["dimension", "dimension_value"]
+
 kpi_latest = View(
     name="kpi_latest",
-    comment="Each KPI and grain at its latest period, with its name and direction and its change on the "
-    "previous period.",
+    comment="Each KPI, grain and dimension value at its latest period (the KPI's total: dimension ''), with "
+    "its name and direction and its change on the previous period.",
     sql=f"""
         SELECT d.{{name}}, d.{{direction}}, {_listed("v", _KPI_VALUE_VIEW_COLUMNS)},
             v.value - v.previous_value AS {{change}},
             CASE WHEN v.previous_value <> 0 THEN (v.value - v.previous_value) / abs(v.previous_value) END
-                AS {{change_pct}}
+                AS {{change_pct}},
+            {_listed("v", _KPI_VALUE_DIMENSION_VIEW_COLUMNS)}
         FROM kpi_values v
         JOIN kpi_definitions d ON d.kpi_id = v.kpi_id
         WHERE v.period_start = (
-            SELECT max(l.period_start) FROM kpi_values l WHERE l.kpi_id = v.kpi_id AND l.grain = v.grain
+            SELECT max(l.period_start) FROM kpi_values l
+            WHERE l.kpi_id = v.kpi_id AND l.grain = v.grain AND l.{{dimension}} = v.{{dimension}}
+                AND l.{{dimension_value}} = v.{{dimension_value}}
         )
     """,
     columns={
@@ -499,6 +592,7 @@ kpi_latest = View(
         "change": "value - previous_value, in the KPI's unit; null when either is null.",
         "change_pct": "change / abs(previous_value), a fraction (0.05 is +5%); null when previous_value is "
         "0 or null.",
+        **{name: KPI_VALUE_COMMENTS[name] for name in _KPI_VALUE_DIMENSION_VIEW_COLUMNS},
     },
 )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import atexit
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 
@@ -17,9 +17,9 @@ import polars as pl
 import sqlalchemy as sa
 
 from kpi import bulk
-from kpi.entities import ENTITIES
+from kpi.entities import BUILT_IN_ENTITIES, Entity
 from kpi.migrations import upgrade
-from kpi.schema import ENTITY_TABLES, frame_schema, kpi_values, loaded_partitions, quarantine
+from kpi.schema import ENTITY_TABLES, entity_table, frame_schema, kpi_values, loaded_partitions, quarantine
 
 # The tables live in kpi/schema.py; the names the pipeline imports from here stay.
 from kpi.schema import TEXT as TEXT
@@ -30,7 +30,7 @@ from kpi.schema import kpi_definitions as kpi_definitions
 from kpi.schema import metadata as metadata
 from kpi.schema import objectives as objectives
 
-_TABLES_CREATED: set[str] = set()
+_TABLES_CREATED: set[tuple[str, tuple]] = set()
 _ENGINES: dict[str, sa.Engine] = {}
 KEY_CHUNK = 5000  # keys per DELETE ... IN (...) statement on servers
 
@@ -69,13 +69,49 @@ class Warehouse:
     def display_url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
-    def create_tables(self) -> None:
-        """Bring the warehouse to this release's schema (kpi/migrations.py: migrations, views, comments),
-        once per warehouse and process: it costs catalog queries even when there is nothing to do."""
-        key = self.engine.url.render_as_string(hide_password=False)
-        if key not in _TABLES_CREATED:
+    def create_tables(self, entities: Iterable[Entity] = ()) -> None:
+        """Bring the warehouse to this release's schema (kpi/migrations.py: migrations, views, comments)
+        and create or extend the tables of `entities` a config declared (a new entity's table; a column
+        a config added to an entity), once per warehouse, entities and process: it costs catalog
+        queries even when there is nothing to do. A declared column is never dropped or retyped: a
+        column whose type changed raises ValueError naming the table and column."""
+        url = self.engine.url.render_as_string(hide_password=False)
+        declared = [
+            entity_table(entity)
+            for entity in entities
+            if entity_table(entity).name not in ENTITY_TABLES or entity.dimensions
+        ]
+        key = (url, tuple(sorted((table.name, tuple(table.c.keys())) for table in declared)))
+        if key in _TABLES_CREATED:
+            return
+        if (url, ()) not in _TABLES_CREATED:
             upgrade(self.engine)
-            _TABLES_CREATED.add(key)
+            _TABLES_CREATED.add((url, ()))
+        for table in declared:
+            self._create_or_extend(table)
+        _TABLES_CREATED.add(key)
+
+    def _create_or_extend(self, table: sa.Table) -> None:
+        inspector = sa.inspect(self.engine)
+        if not inspector.has_table(table.name):
+            with self.engine.begin() as connection:
+                table.create(connection)
+            return
+        existing = {column["name"]: column["type"] for column in inspector.get_columns(table.name)}
+        with self.engine.begin() as connection:
+            for column in table.columns:
+                if column.name not in existing:
+                    added = sa.Column(column.name, column.type, comment=column.comment)
+                    kind = added.type.compile(dialect=self.engine.dialect)
+                    connection.exec_driver_sql(
+                        f"ALTER TABLE {self._quote(table.name)} ADD COLUMN {self._quote(column.name)} {kind}"
+                    )
+                elif not _same_kind(existing[column.name], column.type):
+                    raise ValueError(
+                        f"warehouse table {table.name}: column {column.name} holds {existing[column.name]}, the "
+                        f"config declares {column.type}; a declared column's type cannot change in place "
+                        "(declare a new column, or migrate the table yourself)"
+                    )
 
     def _quote(self, name: str) -> str:
         return self.engine.dialect.identifier_preparer.quote(name)
@@ -99,16 +135,22 @@ class Warehouse:
             connection.execute(table.insert(), frame.to_dicts())
 
     def move_out(
-        self, connection: sa.Connection, entity: str, source: str, keys: pl.Series, days: Sequence[date]
+        self,
+        connection: sa.Connection,
+        entity: Entity | str,
+        source: str,
+        keys: pl.Series,
+        days: Sequence[date],
     ) -> list[date]:
         """Delete the rows of `source` whose key is one of `keys` and that it had delivered on another
         day than `days` (the source moved them: a restatement); returns those old days. Rows of other
         sources are never touched: keys are scoped by source."""
         if keys.is_empty():
             return []
-        table = ENTITY_TABLES[entity]
-        key, date_column = ENTITIES[entity].key, ENTITIES[entity].date_column
-        assert date_column is not None, f"{entity} is a snapshot: it has no days to move rows between"
+        entity = _entity(entity)
+        table = entity_table(entity)
+        key, date_column = entity.key, entity.date_column
+        assert date_column is not None, f"{entity.name} is a snapshot: it has no days to move rows between"
         elsewhere = (table.c.source == source) & table.c[date_column].not_in(list(days))
         old_days: set[date] = set()
 
@@ -156,26 +198,54 @@ class Warehouse:
 
     def read_entity(
         self,
-        entity: str,
+        entity: Entity | str,
         first_day: date | None = None,
         last_day: date | None = None,
         sources: Sequence[str] | None = None,
     ) -> pl.DataFrame:
         """An entity's rows (its schema), only those dated in [first_day, last_day] when both are given,
         and only those of `sources` when given (rows a source no longer configured left stay unread)."""
-        table = ENTITY_TABLES[entity]
-        columns = [table.c[name] for name in ENTITIES[entity].schema]
+        entity = _entity(entity)
+        table = entity_table(entity)
+        columns = [table.c[name] for name in entity.schema]
         statement = sa.select(*columns)
         if sources is not None:
             statement = statement.where(table.c.source.in_(list(sources)))
-        date_column = ENTITIES[entity].date_column
+        date_column = entity.date_column
         if date_column is not None and first_day is not None and last_day is not None:
             statement = statement.where(table.c[date_column].between(first_day, last_day))
-        return self.read(statement, ENTITIES[entity].schema)
+        return self.read(statement, entity.schema)
 
-    def latest_loaded_day(self) -> date | None:
+    def customer_purchase_days(self, sources: Sequence[str]) -> pl.DataFrame:
+        """One row per source and customer of the revenue transactions of `sources` with a customer
+        and a positive amount (a purchase; a refund is not one): source, customer_id (String),
+        first_purchase_on, last_purchase_on (Date). Aggregated in the warehouse."""
+        table = ENTITY_TABLES["revenue_transactions"]
+        statement = (
+            sa.select(
+                table.c.source,
+                table.c.customer_id,
+                sa.func.min(table.c.booked_on).label("first_purchase_on"),
+                sa.func.max(table.c.booked_on).label("last_purchase_on"),
+            )
+            .where(table.c.source.in_(list(sources)), table.c.customer_id.is_not(None), table.c.amount > 0)
+            .group_by(table.c.source, table.c.customer_id)
+        )
+        schema = {
+            "source": pl.String(),
+            "customer_id": pl.String(),
+            "first_purchase_on": pl.Date(),
+            "last_purchase_on": pl.Date(),
+        }
+        return self.read(statement, schema)
+
+    def latest_loaded_day(self, entity: str | None = None) -> date | None:
+        """The latest day loaded (of `entity` when given)."""
+        statement = sa.select(sa.func.max(loaded_partitions.c.partition_date))
+        if entity is not None:
+            statement = statement.where(loaded_partitions.c.entity == entity)
         with self.engine.connect() as connection:
-            return connection.execute(sa.select(sa.func.max(loaded_partitions.c.partition_date))).scalar()
+            return connection.execute(statement).scalar()
 
     def loaded_days(self, entity: str, sources: Sequence[str] | None = None) -> list[date]:
         """The days `entity` (or kpi_values, key_results) was loaded for; with `sources`, only the days
@@ -217,10 +287,12 @@ class Warehouse:
             )
             return sorted(row[0] for row in rows)
 
-    def count_rows_on(self, connection: sa.Connection, entity: str, days: Sequence[date]) -> dict[date, int]:
+    def count_rows_on(
+        self, connection: sa.Connection, entity: Entity | str, days: Sequence[date]
+    ) -> dict[date, int]:
         """Rows of a dated entity on each of `days` (0 for none)."""
-        table = ENTITY_TABLES[entity]
-        column = table.c[ENTITIES[entity].date_column]  # type: ignore[index]
+        entity = _entity(entity)
+        column = entity_table(entity).c[entity.date_column]  # type: ignore[index]
         counts: dict[date, int] = dict(
             connection.execute(
                 sa.select(column, sa.func.count()).where(column.in_(list(days))).group_by(column)
@@ -242,12 +314,31 @@ KEY_RESULTS_DAYS = "key_results"
 """loaded_partitions' name for the as-of days key results were computed for."""
 
 
-def loaded_days_of(warehouse: Warehouse, sources_by_entity: dict[str, list[str]]) -> dict[str, list[date]]:
-    """The days each dated entity was loaded for by all of its sources (`sources_by_entity`)."""
+def _entity(entity: Entity | str) -> Entity:
+    """An entity, or a built-in one by name."""
+    return BUILT_IN_ENTITIES[entity] if isinstance(entity, str) else entity
+
+
+def _same_kind(existing: sa.types.TypeEngine, declared: sa.types.TypeEngine) -> bool:
+    """Whether a warehouse column's reflected type holds what the declared type does."""
+    try:
+        return existing.python_type is declared.python_type or (
+            declared.python_type is bool and existing.python_type is int  # MariaDB's BOOLEAN is TINYINT
+        )
+    except NotImplementedError:
+        return True  # a driver type SQLAlchemy cannot map back: trust it
+
+
+def loaded_days_of(
+    warehouse: Warehouse, sources_by_entity: dict[str, list[str]], entities: dict[str, Entity] | None = None
+) -> dict[str, list[date]]:
+    """The days each dated entity (of `entities`, the built-ins by default) was loaded for by all of
+    its sources (`sources_by_entity`)."""
+    entities = entities or BUILT_IN_ENTITIES
     return {
         name: warehouse.loaded_days(name, sources)
         for name, sources in sources_by_entity.items()
-        if ENTITIES[name].is_dated
+        if entities[name].is_dated
     }
 
 
@@ -292,13 +383,14 @@ def keys_match(table: sa.Table, keys: pl.DataFrame) -> sa.ColumnElement[bool]:
 
 
 def entity_rows_where(
-    entity: str, sources: Sequence[str], days: Sequence[date] | None
+    entity: Entity | str, sources: Sequence[str], days: Sequence[date] | None
 ) -> sa.ColumnElement[bool]:
     """The rows a load of `sources` for `days` replaces: theirs dated on those days, or their whole
     snapshot (days None). Another source's rows are never replaced."""
-    table = ENTITY_TABLES[entity]
+    entity = _entity(entity)
+    table = entity_table(entity)
     of_sources = table.c.source.in_(list(sources))
-    date_column = ENTITIES[entity].date_column
+    date_column = entity.date_column
     if date_column is None or days is None:
         return of_sources
     return of_sources & table.c[date_column].in_(list(days))
@@ -333,15 +425,15 @@ def load_kpi_values(
     days: list[date],
 ) -> int:
     """Replace the rows of the recomputed periods and refresh the comparisons of the periods loaded
-    earlier that compare themselves with them (`following`: kpi_id, grain, period_start, column
-    (previous_value or year_ago_value), compared_value), in one transaction. Returns the rows deleted.
+    earlier that compare themselves with them (`following`: kpi_id, grain, period_start, dimension,
+    dimension_value, column (previous_value or year_ago_value), compared_value), in one transaction. Returns the rows deleted.
     The run's `days` are recorded in loaded_partitions (as `kpi_values`): with only snapshot entities,
     they are what is loaded."""
     stamped = rows.with_columns(
         computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC")), run_id=pl.lit(run_id)
     )
-    recomputed = rows.select("kpi_id", "grain", "period_start")
-    following = following.join(recomputed, on=["kpi_id", "grain", "period_start"], how="anti")
+    key = ["kpi_id", "grain", "period_start", "dimension", "dimension_value"]
+    following = following.join(rows.select(key), on=key, how="anti")
     with warehouse.transaction() as connection:
         deleted = warehouse.replace(connection, kpi_values, stamped, periods_match(kpi_values, periods))
         record_loaded_days(warehouse, connection, KPI_VALUES_DAYS, days, {}, run_id, computed_at)
@@ -352,12 +444,21 @@ def load_kpi_values(
                     kpi_values.c.kpi_id == sa.bindparam("key_kpi_id"),
                     kpi_values.c.grain == sa.bindparam("key_grain"),
                     kpi_values.c.period_start == sa.bindparam("key_period_start"),
+                    kpi_values.c.dimension == sa.bindparam("key_dimension"),
+                    kpi_values.c.dimension_value == sa.bindparam("key_dimension_value"),
                 )
                 .values({str(column): sa.bindparam("new_value")}),
                 [
-                    {"key_kpi_id": kpi_id, "key_grain": grain, "key_period_start": start, "new_value": value}
-                    for kpi_id, grain, start, value in updates.select(
-                        "kpi_id", "grain", "period_start", "compared_value"
+                    {
+                        "key_kpi_id": kpi_id,
+                        "key_grain": grain,
+                        "key_period_start": start,
+                        "key_dimension": dimension,
+                        "key_dimension_value": dimension_value,
+                        "new_value": value,
+                    }
+                    for kpi_id, grain, start, dimension, dimension_value, value in updates.select(
+                        *key, "compared_value"
                     ).iter_rows()
                 ],
             )

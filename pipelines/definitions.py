@@ -39,9 +39,11 @@ def _build_definitions(config: PipelineConfig) -> dg.Definitions:
         assets=[build_raw_asset(config, source, partitions) for source in config.sources]
     )
     entities = dg.Definitions(
-        assets=[build_entity_asset(config, name, partitions) for name in config.entities]
+        assets=[build_entity_asset(config, name, partitions) for name in config.provided_entities]
     )
-    kpis = dg.Definitions(assets=[build_kpi_definitions_asset(), build_kpi_values_asset(config, partitions)])
+    kpis = dg.Definitions(
+        assets=[build_kpi_definitions_asset(config), build_kpi_values_asset(config, partitions)]
+    )
     okr = dg.Definitions(assets=build_okr_assets(config, partitions))
     job = build_kpi_job(partitions)
     orchestration = dg.Definitions(

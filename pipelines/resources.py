@@ -7,6 +7,7 @@ import os
 import dagster as dg
 import sqlalchemy as sa
 
+from kpi.config import PipelineConfig
 from kpi.warehouse import Warehouse
 
 
@@ -17,7 +18,8 @@ class WarehouseResource(dg.ConfigurableResource):
     url: str
     password_env: str | None = None
 
-    def get(self) -> Warehouse:
+    def get(self, config: PipelineConfig | None = None) -> Warehouse:
+        """The warehouse, its tables created or migrated, with those of `config`'s declared entities."""
         url = sa.make_url(self.url)
         if self.password_env:
             if self.password_env not in os.environ:
@@ -26,5 +28,5 @@ class WarehouseResource(dg.ConfigurableResource):
                 )
             url = url.set(password=os.environ[self.password_env])
         warehouse = Warehouse(url)
-        warehouse.create_tables()
+        warehouse.create_tables(config.catalog.entities.values() if config is not None else ())
         return warehouse

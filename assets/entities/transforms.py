@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import polars as pl
 
 from kpi.entities import Entity
@@ -27,3 +29,28 @@ def duplicate_keys(entity: Entity, rows: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("occurrences") > 1)
         .sort("source", entity.key)
     )
+
+
+def derive_customers(
+    purchases: pl.DataFrame, customers: Entity, churn_after_days: int, latest_day: date
+) -> pl.DataFrame:
+    """customers rows (the entity's schema and `source`) derived from purchases: `purchases` has one
+    row per source and customer (source, customer_id: String; first_purchase_on, last_purchase_on:
+    Date). A customer signs up on its first purchase and churns `churn_after_days` days without one
+    later: churned_on = last purchase + churn_after_days + 1 day (active through the N days after its
+    last purchase), null while that day is after `latest_day` (the latest day loaded: the customer
+    may still buy). Other columns (segment, declared dimensions) are null: the purchases do not say."""
+    churned_on = pl.col("last_purchase_on") + timedelta(days=churn_after_days + 1)
+    derived = purchases.select(
+        pl.col("customer_id").cast(pl.String()),
+        pl.col("first_purchase_on").alias("signed_up_on"),
+        pl.when(churned_on <= latest_day).then(churned_on).alias("churned_on"),
+        pl.col("source").cast(pl.String()),
+    )
+    return derived.select(
+        *(
+            pl.col(name).cast(dtype) if name in derived.columns else pl.lit(None, dtype=dtype).alias(name)
+            for name, dtype in customers.schema.items()
+        ),
+        "source",
+    ).sort("source", "customer_id")

@@ -6,10 +6,10 @@ import dagster as dg
 import polars as pl
 
 from assets.kpis.compute import compute_kpi_values
-from assets.kpis.definitions import kpi_definition_rows
 from assets.kpis.transforms import following_periods
 from expectations.checks import blocking_check, validate_output
 from expectations.suites import kpi_values_suite
+from kpi.catalog import CatalogError
 from kpi.config import PipelineConfig
 from kpi.locks import WAREHOUSE_POOL, warehouse_lock
 from kpi.warehouse import kpi_definitions, load_kpi_values
@@ -21,18 +21,19 @@ KEY = dg.AssetKey(["kpi", "kpi_values"])
 SUITE_CHECK = "kpi_values_suite"
 
 
-def build_kpi_definitions_asset() -> dg.AssetsDefinition:
+def build_kpi_definitions_asset(config: PipelineConfig) -> dg.AssetsDefinition:
     @dg.asset(
         pool=WAREHOUSE_POOL,
         retry_policy=TRANSIENT_RETRY,
         key=["kpi", "kpi_definitions"],
         group_name="kpi",
         kinds={"sql"},
-        description="The KPI catalog (assets/kpis/definitions.py), one row per KPI: table kpi_definitions.",
+        description="The KPI catalog (kpi/catalog.yaml with the config's own KPIs), one row per KPI: table "
+        "kpi_definitions.",
     )
     def kpi_definitions_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
-        rows = kpi_definition_rows()
-        store = warehouse.get()
+        rows = config.catalog.definition_rows()
+        store = warehouse.get(config)
         with warehouse_lock(store.engine), store.transaction() as connection:
             store.replace(connection, kpi_definitions, rows, None)
         return dg.MaterializeResult(metadata={"kpis": rows.height})
@@ -56,24 +57,32 @@ def build_kpi_values_asset(
                 partitions,
             )
         ],
-        deps=[dg.AssetKey(["entity", name]) for name in config.entities],
+        deps=[dg.AssetKey(["entity", name]) for name in config.provided_entities],
         partitions_def=partitions,
         backfill_policy=SINGLE_RUN,
         group_name="kpi",
         kinds={"polars", "sql"},
-        description="Every KPI whose inputs are configured, at day, month, quarter and year grain, for each "
-        "period holding the partition's day; loaded to the warehouse table kpi_values.",
+        description=f"Every KPI whose inputs are configured, at {', '.join(config.reporting_calendar.grains)} "
+        "grain (with a row per dimension value for KPIs with dimensions), for each period holding the "
+        "partition's day; loaded to the warehouse table kpi_values.",
     )
     def kpi_values_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         first_day, last_day = partition_days(context)
-        store = warehouse.get()
+        store = warehouse.get(config)
         with warehouse_lock(store.engine, context.log.info):
-            computed = compute_kpi_values(
-                store, config.sources_by_entity(), first_day, last_day, context.log.info
-            )
+            try:
+                computed = compute_kpi_values(store, config, first_day, last_day, context.log.info)
+            except CatalogError as error:  # a dimension with too many values: the config must change
+                raise dg.Failure(f"{config.config_file}: {error}", allow_retries=False) from None
             rows = computed.rows
             result, failure = validate_output(
-                store, KEY, SUITE_CHECK, partition_label(context), context.run_id, rows, kpi_values_suite()
+                store,
+                KEY,
+                SUITE_CHECK,
+                partition_label(context),
+                context.run_id,
+                rows,
+                kpi_values_suite(config.catalog),
             )
             yield result
             if failure:  # not published: the previous good values stay
@@ -83,12 +92,16 @@ def build_kpi_values_asset(
                 rows,
                 computed.periods,
                 # a period after the latest loaded day is not in the warehouse: nothing to refresh there
-                following_periods(rows).filter(pl.col("period_start") <= computed.latest),
+                following_periods(rows, config.reporting_calendar).filter(
+                    pl.col("period_start") <= computed.latest
+                ),
                 context.run_id,
                 datetime.now(UTC),
                 computed.days,
             )
-            day_rows = rows.filter(pl.col("grain") == "day", pl.col("period_start") == last_day)
+            day_rows = rows.filter(
+                pl.col("grain") == "day", pl.col("period_start") == last_day, pl.col("dimension") == ""
+            )
             yield dg.MaterializeResult(
                 metadata={
                     "rows": rows.height,

@@ -12,30 +12,46 @@ from typing import cast
 
 import polars as pl
 
-from assets.kpis.definitions import KpiDefinition, computable_kpis
 from assets.kpis.transforms import attach_previous_values, compared_periods, compute_kpi_rows
-from kpi.periods import days_between, periods_containing
+from kpi.catalog import KpiDefinition
+from kpi.config import PipelineConfig
+from kpi.periods import days_between
 from kpi.warehouse import KPI_VALUES_DAYS, Warehouse, loaded_days_of, read_kpi_values
 
 
 def kpi_rows_over(
     warehouse: Warehouse,
-    sources_by_entity: dict[str, list[str]],
+    config: PipelineConfig,
     periods: pl.DataFrame,
     kpis: Sequence[KpiDefinition],
     run_days: Sequence[date],
+    with_dimensions: bool = True,
 ) -> pl.DataFrame:
     """kpi_values rows (KPI_VALUE_SCHEMA) of `kpis` over `periods` (calendar periods or an objective's
-    windows) from the rows the configured sources (`sources_by_entity`) loaded, each KPI over the days
-    all of its dated inputs' sources loaded; a KPI over snapshots only covers the days kpi_values was
-    computed for, `run_days` included."""
+    windows) from the rows the config's sources loaded, each KPI over the days all of its dated
+    inputs' sources loaded; a KPI over snapshots only covers the days kpi_values was computed for,
+    `run_days` included. Only the entities the KPIs use are read."""
+    catalog = config.catalog
     first, last = cast(date, periods["period_start"].min()), cast(date, periods["period_end"].max())
+    used = {name for kpi in kpis for name in kpi.inputs}
+    sources_by_entity = {
+        name: sources for name, sources in config.sources_by_entity().items() if name in used
+    }
     frames = {
-        name: warehouse.read_entity(name, first, last, sources).lazy()
+        name: warehouse.read_entity(catalog.entities[name], first, last, sources).lazy()
         for name, sources in sources_by_entity.items()
     }
     kpi_days = [*warehouse.loaded_days(KPI_VALUES_DAYS), *run_days]
-    return compute_kpi_rows(frames, periods, kpis, loaded_days_of(warehouse, sources_by_entity), kpi_days)
+    return compute_kpi_rows(
+        frames,
+        periods,
+        kpis,
+        catalog,
+        config.reporting_calendar,
+        loaded_days_of(warehouse, sources_by_entity, catalog.entities),
+        kpi_days,
+        with_dimensions,
+    )
 
 
 @dataclass(frozen=True)
@@ -52,7 +68,7 @@ class ComputedValues:
 
 def compute_kpi_values(
     warehouse: Warehouse,
-    sources_by_entity: dict[str, list[str]],
+    config: PipelineConfig,
     first_day: date,
     last_day: date,
     log: Callable[[str], None],
@@ -61,18 +77,21 @@ def compute_kpi_values(
     kpi_values were computed for it (a row its source moved away, a day whose KPIs failed), each over
     all its loaded days."""
     latest = max(warehouse.latest_loaded_day() or last_day, last_day)
+    calendar = config.reporting_calendar
     stale = [
         day
-        for day in warehouse.days_to_recompute(KPI_VALUES_DAYS, list(sources_by_entity))
+        for day in warehouse.days_to_recompute(KPI_VALUES_DAYS, config.provided_entities)
         if not first_day <= day <= last_day and day <= latest
     ]
     if stale:
         log(f"recomputing the periods of {', '.join(map(str, stale))}: their rows changed since")
-    periods = periods_containing(first_day, last_day, latest, stale)
-    kpis, skipped = computable_kpis(list(sources_by_entity))
+    periods = calendar.periods_containing(first_day, last_day, latest, stale)
+    kpis, skipped = config.catalog.computable(config.provided_entities)
     for kpi_id, missing in skipped.items():
         log(f"kpi {kpi_id} skipped: no source provides {', '.join(missing)}")
     run_days = days_between(first_day, last_day)
-    rows = kpi_rows_over(warehouse, sources_by_entity, periods, kpis, run_days)
-    rows = attach_previous_values(rows, read_kpi_values(warehouse, compared_periods(periods)))
+    rows = kpi_rows_over(warehouse, config, periods, kpis, run_days)
+    rows = attach_previous_values(
+        rows, read_kpi_values(warehouse, compared_periods(periods, calendar)), calendar
+    )
     return ComputedValues(rows, periods, sorted({*run_days, *stale}), latest)

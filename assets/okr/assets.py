@@ -7,7 +7,6 @@ import dagster as dg
 import polars as pl
 
 from assets.kpis.compute import kpi_rows_over
-from assets.kpis.definitions import KPIS
 from assets.okr.transforms import (
     KEY_RESULT_SCHEMA,
     as_of_windows,
@@ -55,12 +54,18 @@ def compute_key_results(
         rows = pl.DataFrame(schema=KEY_RESULT_SCHEMA)
     else:
         periods = measured_windows(windows)
-        wanted = [KPIS[kpi_id] for kpi_id in windows["kpi_id"].unique().sort()]
-        computable = [kpi for kpi in wanted if set(kpi.inputs) <= set(config.entities)]
+        wanted = [config.catalog.kpis[kpi_id] for kpi_id in windows["kpi_id"].unique().sort()]
+        computable = [kpi for kpi in wanted if set(kpi.inputs) <= set(config.provided_entities)]
         rows = key_results(
             windows,
+            # key results read a KPI's total row
             kpi_rows_over(
-                warehouse, config.sources_by_entity(), periods, computable, days_between(first_day, last_day)
+                warehouse,
+                config,
+                periods,
+                computable,
+                days_between(first_day, last_day),
+                with_dimensions=False,
             ),
         )
     return rows, as_of_days
@@ -108,7 +113,7 @@ def build_okr_assets(
             schema=["key_result_id", "objective_id", "description", "kpi_id", "baseline", "target"],
             orient="row",
         )
-        store = warehouse.get()
+        store = warehouse.get(config)
         with warehouse_lock(store.engine), store.transaction() as connection:
             store.replace(connection, objectives, objective_rows, None)
             store.replace(connection, key_result_definitions, definition_rows, None)
@@ -138,7 +143,7 @@ def build_okr_assets(
     )
     def key_results_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         first_day, last_day = partition_days(context)
-        store = warehouse.get()
+        store = warehouse.get(config)
         with warehouse_lock(store.engine, context.log.info):
             rows, as_of_days = compute_key_results(store, config, first_day, last_day)
             result, failure = validate_output(

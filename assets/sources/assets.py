@@ -15,7 +15,6 @@ from expectations.quality import GateResult, days_below_minimum, gate_rows
 from expectations.runner import validate
 from expectations.suites import entity_suite
 from kpi.config import PipelineConfig, SourceConfig
-from kpi.entities import ENTITIES
 from kpi.locks import WAREHOUSE_POOL, warehouse_lock
 from kpi.periods import days_between
 from kpi.warehouse import quarantine, quarantine_scope
@@ -44,7 +43,7 @@ def extract_source(
 
     Raises SourceError (the connector could not read the source) or MappingError (the source lacks a
     mapped column, or its columns drifted from `source_columns`)."""
-    entity = ENTITIES[source.entity]
+    entity = config.entity(source.entity)
     connector = make_connector(config, source)
     date_spec = source.columns.get(entity.date_column) if entity.date_column else None
     frames = list(connector.extract(window, date_spec))
@@ -94,11 +93,13 @@ QUALITY_CHECK = "quality"
 UNDATED_LIMIT = 0.5
 
 
-def gate_source_rows(source: SourceConfig, mapped: MappedRows, window: ExtractWindow | None) -> GateResult:
+def gate_source_rows(
+    config: PipelineConfig, source: SourceConfig, mapped: MappedRows, window: ExtractWindow | None
+) -> GateResult:
     """Validate one source's mapped rows with its entity's suite and split them (no Dagster needed)."""
     parameters: dict[str, object] = {}
     table_failures: list[str] = []
-    entity = ENTITIES[source.entity]
+    entity = config.entity(source.entity)
     if window is not None and entity.date_column is not None:
         days = days_between(window.start, window.end)
         parameters = {"partition_days": days}
@@ -114,7 +115,7 @@ def gate_source_rows(source: SourceConfig, mapped: MappedRows, window: ExtractWi
     outcome = validate(
         mapped.rows,
         f"source_{source.name}",
-        entity_suite(source.entity, source.quality.expectations),
+        entity_suite(entity, source.quality.expectations),
         parameters,
     )
     # A key the extract holds twice fails the days holding it: which copy is right is not ours to guess.
@@ -133,7 +134,7 @@ def gate_source_rows(source: SourceConfig, mapped: MappedRows, window: ExtractWi
 def build_raw_asset(
     config: PipelineConfig, source: SourceConfig, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
-    entity = ENTITIES[source.entity]
+    entity = config.entity(source.entity)
     key = dg.AssetKey(["raw", source.name])
     partitions_def = partitions if entity.is_dated else None
 
@@ -169,8 +170,8 @@ def build_raw_asset(
             raise dg.Failure(str(error), allow_retries=error.transient) from None
         except MappingError as error:
             raise dg.Failure(str(error), allow_retries=False) from None
-        gate = gate_source_rows(source, mapped, window)
-        store = warehouse.get()
+        gate = gate_source_rows(config, source, mapped, window)
+        store = warehouse.get(config)
         with warehouse_lock(store.engine, context.log.info):
             with store.transaction() as connection:
                 store.replace(

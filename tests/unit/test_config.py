@@ -104,7 +104,7 @@ def test_a_valid_config_loads(tmp_path: Path) -> None:
     assert [source.name for source in config.sources] == ["finance_export", "crm"]
     assert config.sources[0].options == {"path": "exports/revenue.csv", "format": "csv"}
     assert config.sources[1].date_format == "%m/%d/%Y"
-    assert config.entities == ["revenue_transactions", "customers"]
+    assert config.provided_entities == ["revenue_transactions", "customers"]
     assert [source.name for source in config.sources_for("customers")] == ["crm"]
     [objective] = config.objectives
     assert (objective.id, objective.start, objective.end) == (
@@ -253,9 +253,10 @@ def test_warehouse_not_a_url(tmp_path: Path) -> None:
 
 def test_unknown_entity(tmp_path: Path) -> None:
     path, message = error_for(tmp_path, lambda d: d["sources"][0].update(entity="invoices"))
-    assert f"{path}: sources[0].entity:" in message
-    assert "'revenue_transactions', 'expenses', 'customers', 'survey_responses' or 'employees'" in message
-    assert "(got 'invoices')" in message
+    assert f"{path}: sources[0] (finance_export).entity: unknown entity 'invoices'" in message
+    assert (
+        "expected one of: revenue_transactions, expenses, customers, survey_responses, employees" in message
+    )
 
 
 def test_unknown_connector(tmp_path: Path) -> None:
@@ -288,7 +289,10 @@ def test_unknown_key_in_a_source(tmp_path: Path) -> None:
 
 def test_missing_required_column_mapping(tmp_path: Path) -> None:
     path, message = error_for(tmp_path, lambda d: d["sources"][0]["columns"].pop("amount"))
-    assert f"{path}: sources[0]: columns: revenue_transactions needs a mapping for amount" in message
+    assert (
+        f"{path}: sources[0] (finance_export).columns: revenue_transactions needs a mapping for amount"
+        in message
+    )
 
 
 def test_missing_mappings_are_all_named(tmp_path: Path) -> None:
@@ -296,7 +300,7 @@ def test_missing_mappings_are_all_named(tmp_path: Path) -> None:
         tmp_path, lambda d: d["sources"][1].update(entity="survey_responses", columns={"response_id": "rid"})
     )
     assert (
-        f"{path}: sources[1]: columns: survey_responses needs a mapping for "
+        f"{path}: sources[1] (crm).columns: survey_responses needs a mapping for "
         "customer_id, responded_on, survey, score" in message
     )
 
@@ -304,14 +308,14 @@ def test_missing_mappings_are_all_named(tmp_path: Path) -> None:
 def test_a_column_not_of_the_entity(tmp_path: Path) -> None:
     path, message = error_for(tmp_path, lambda d: d["sources"][0]["columns"].update(vat="tax", net="n"))
     assert (
-        f"{path}: sources[0]: columns: net, vat not a column of revenue_transactions; "
+        f"{path}: sources[0] (finance_export).columns: net, vat not a column of revenue_transactions; "
         "expected some of: transaction_id, booked_on, customer_id, amount" in message
     )
 
 
 def test_duplicate_source_names(tmp_path: Path) -> None:
     path, message = error_for(tmp_path, lambda d: d["sources"][1].update(name="finance_export"))
-    assert f"{path}: (top level): sources: ids must be unique; repeated: finance_export" in message
+    assert f"{path}: sources: ids must be unique; repeated: finance_export" in message
 
 
 def test_a_source_name_that_is_not_a_plain_name(tmp_path: Path) -> None:
@@ -325,7 +329,7 @@ def test_key_result_with_unknown_kpi_id(tmp_path: Path) -> None:
         tmp_path, lambda d: d["objectives"][0]["key_results"][1].update(kpi_id="ebitda")
     )
     assert (
-        f"{path}: objectives[0].key_results[1].kpi_id: unknown kpi_id 'ebitda'; "
+        f"{path}: objectives[0].key_results[1].kpi_id: unknown KPI 'ebitda'; "
         "expected one of: revenue, expenses, gross_profit," in message
     )
 

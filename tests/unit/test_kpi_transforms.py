@@ -1,9 +1,15 @@
-"""assets.kpis.transforms and assets.kpis.definitions: canonical entities -> period measures -> kpi_values.
+"""assets.kpis.transforms over the built-in catalog (kpi/catalog.yaml): canonical entities -> period
+measures -> kpi_values.
 
 Every expected number is worked out by hand from the rows written in this file; the arithmetic is in
 the comments or written as an expression of small literals. DESIGN.md's "KPIs" section is the
-contract, with one deliberate deviation documented in definitions.py: customer_retention_rate is
-(E - N') / S where N' counts only the new customers of P still active at P's end.
+contract, with one deliberate deviation documented in catalog.yaml: customer_retention_rate is
+(E - N') / S where N' counts only the new customers of P still active at P's end (the measure
+retained_customers, the customers active on start-1 and on end, is exactly E - N').
+
+The numbers are the ones pinned when the catalog was Python (assets/kpis/definitions.py): the YAML
+catalog must give them unchanged. The periods are those of the day, month, quarter and year grains
+(CALENDAR); week rows are covered in test_declared_kpis.py.
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from assets.kpis.definitions import KPI_LIST, KPIS, computable_kpis
 from assets.kpis.transforms import (
     attach_previous_values,
     compared_periods,
@@ -25,8 +30,17 @@ from assets.kpis.transforms import (
     kpi_values,
     period_measures,
 )
+from kpi.catalog import built_in_catalog
 from kpi.entities import ENTITIES
-from kpi.periods import PERIOD_SCHEMA, periods_containing
+from kpi.periods import PERIOD_SCHEMA, Calendar
+
+CATALOG = built_in_catalog()
+KPI_LIST = list(CATALOG.kpis.values())
+KPIS = CATALOG.kpis
+computable_kpis = CATALOG.computable
+# The four grains these tests were worked out for: no week rows in the expected frames.
+CALENDAR = Calendar(grains=("day", "month", "quarter", "year"))
+periods_containing = CALENDAR.periods_containing
 
 # --- helpers ----------------------------------------------------------------------------------------
 
@@ -35,6 +49,8 @@ ROW_SCHEMA = {
     "grain": pl.String(),
     "period_start": pl.Date(),
     "period_end": pl.Date(),
+    "dimension": pl.String(),
+    "dimension_value": pl.String(),
     "value": pl.Float64(),
     "numerator": pl.Float64(),
     "denominator": pl.Float64(),
@@ -45,6 +61,7 @@ ROW_SCHEMA = {
     "is_complete": pl.Boolean(),
 }
 ROW_KEY = ["kpi_id", "grain", "period_start"]
+TOTAL = ("", "")  # (dimension, dimension_value) of a KPI's total row: every row of these tests
 
 # DESIGN.md's unit column, copied by hand
 UNITS = {
@@ -79,7 +96,17 @@ def compute(entities: dict[str, pl.LazyFrame], first: date, last: date, latest: 
     """kpi_values rows of every KPI whose inputs are given, sorted by key."""
     periods = periods_containing(first, last, latest)
     kpis = [kpi for kpi in KPI_LIST if all(name in entities for name in kpi.inputs)]
-    return kpi_values(period_measures(entities, periods), kpis).sort(ROW_KEY)
+    return kpi_values(catalog_measures(entities, periods, kpis), kpis).sort(ROW_KEY)
+
+
+def catalog_measures(
+    entities: dict[str, pl.LazyFrame],
+    periods: pl.DataFrame,
+    kpis: list,
+    covered_days: list[date] | None = None,
+) -> pl.DataFrame:
+    """period_measures of the catalog measures `kpis` name."""
+    return period_measures(entities, periods, CATALOG.measures_of(kpis), CATALOG, CALENDAR, covered_days)
 
 
 def count(value: float) -> tuple[float, float, None]:
@@ -104,6 +131,7 @@ def expected_frame(rows: list[tuple]) -> pl.DataFrame:
                 grain,
                 start,
                 end,
+                *TOTAL,
                 value,
                 numerator,
                 denominator,
@@ -353,6 +381,61 @@ def test_customer_retention_plus_churn_is_one_in_the_worked_example(worked_rows:
         retention = one(worked_rows, "customer_retention_rate", grain)["value"]
         churn = one(worked_rows, "customer_churn_rate", grain)["value"]
         assert retention + churn == pytest.approx(1.0)
+
+
+# The same run with the default calendar adds the ISO week of 2026-05-10 (a Sunday): Monday 2026-05-04
+# to Sunday 2026-05-10, complete, 7 days; S/H0 on 2026-05-03, E/H1 on 2026-05-10.
+# revenue   t4 + t5 + t6 = 200 + 50 - 40 = 210 (t3 on 05-01 is the week before); active {c1, c2} = 2
+# expenses  e3 + e4 = 30 + 20 = 50; cogs e3 = 30
+# customers S(05-03) = {a, c, d, f, i} = 5 (d signed up on 05-03 itself), E(05-10) = {a, d, e, f, i} = 5,
+#           N = {e} = 1, N' = {e} = 1, retained = S and E = {a, d, f, i} = 4 = E - N',
+#           churned = {c} = 1, of them in S = {c} = 1
+# surveys   only r3 .. r7 (05-10): csat 1 of 2; nps 1 promoter - 1 detractor of 3
+# employees H0(05-03) = {p, q, t, x, y} = 5 (r is hired on 05-05), H1(05-10) = {p, q, r, s, x, y} = 6,
+#           hires {r, s} = 2, terminations {t} = 1, retained = H0 and H1 = {p, q, x, y} = 4
+WEEK = (date(2026, 5, 4), date(2026, 5, 10), 7, True)
+EXPECTED_WEEK: dict[str, tuple] = {
+    "revenue": count(210),
+    "expenses": count(50),
+    "gross_profit": count(210 - 30),
+    "net_profit": count(210 - 50),
+    "net_profit_margin": ratio(210 - 50, 210),
+    "active_customers": count(2),
+    "average_revenue_per_customer": ratio(210, 2),
+    "new_customers": count(1),
+    "churned_customers": count(1),
+    "customer_retention_rate": ratio(5 - 1, 5),
+    "customer_churn_rate": ratio(1, 5),
+    "csat": ratio(1, 2, 100),
+    "nps": ratio(1 - 1, 3, 100),
+    "headcount": count(6),
+    "hires": count(2),
+    "terminations": count(1),
+    "employee_turnover_rate": ratio(1, (5 + 6) / 2),
+    "employee_retention_rate": ratio(4, 5),
+    "revenue_per_employee": ratio(210, (5 + 6) / 2),
+}
+
+
+def test_the_default_calendar_adds_the_week_and_leaves_the_other_grains_as_they_were(
+    worked_rows: pl.DataFrame,
+) -> None:
+    entities = {
+        "revenue_transactions": entity("revenue_transactions", TRANSACTIONS),
+        "expenses": entity("expenses", EXPENSE_ROWS),
+        "customers": entity("customers", CUSTOMER_ROWS),
+        "survey_responses": entity("survey_responses", SURVEY_ROWS),
+        "employees": entity("employees", EMPLOYEE_ROWS),
+    }
+    calendar = Calendar()
+    periods = calendar.periods_containing(RUN_DAY, RUN_DAY, LATEST)
+    rows = compute_kpi_rows(entities, periods, KPI_LIST, CATALOG, calendar).sort(ROW_KEY)
+    assert rows.height == 19 * 5
+    assert_frame_equal(select(rows.filter(pl.col("grain") != "week")), worked_rows)
+    expected = expected_frame(
+        [(kpi_id, "week", *WEEK[:2], values, *WEEK[2:]) for kpi_id, values in EXPECTED_WEEK.items()]
+    )
+    assert_frame_equal(select(rows, grain="week"), expected)
 
 
 # --- the traps, one at a time -------------------------------------------------------------------------
@@ -700,10 +783,23 @@ KNOWN_SCHEMA = {
     "kpi_id": pl.String(),
     "grain": pl.String(),
     "period_start": pl.Date(),
+    "dimension": pl.String(),
+    "dimension_value": pl.String(),
     "value": pl.Float64(),
     "is_complete": pl.Boolean(),
 }
-KNOWN = pl.DataFrame(
+
+
+def known_frame(rows: list[tuple]) -> pl.DataFrame:
+    """Values already loaded, of total rows: (kpi_id, grain, period_start, value, is_complete)."""
+    return pl.DataFrame(
+        [(kpi_id, grain, start, *TOTAL, value, complete) for kpi_id, grain, start, value, complete in rows],
+        schema=KNOWN_SCHEMA,
+        orient="row",
+    )
+
+
+KNOWN = known_frame(
     [
         ("revenue", "day", date(2025, 12, 30), 7.0, True),
         ("revenue", "month", date(2025, 11, 1), 11.0, True),
@@ -725,9 +821,7 @@ KNOWN = pl.DataFrame(
         ("active_customers", "quarter", date(2025, 10, 1), 888.0, True),
         ("active_customers", "day", date(2025, 12, 30), 4.0, True),
         ("revenue", "day", date(2024, 12, 31), 41.0, True),
-    ],
-    schema=KNOWN_SCHEMA,
-    orient="row",
+    ]
 )
 NOTHING_KNOWN = pl.DataFrame(schema=KNOWN_SCHEMA)
 
@@ -742,7 +836,7 @@ def year_end_rows() -> pl.DataFrame:
 
 
 def test_previous_and_year_ago_values_across_the_year_boundary() -> None:
-    rows = attach_previous_values(year_end_rows(), KNOWN)
+    rows = attach_previous_values(year_end_rows(), KNOWN, CALENDAR)
     # days covered: a day 1; December 31; Jan 2026 to date 1; Q4 31 + 30 + 31 = 92; 2025 365
     expected = expected_frame(
         [
@@ -891,7 +985,7 @@ def test_previous_and_year_ago_values_across_the_year_boundary() -> None:
 
 
 def test_previous_value_with_nothing_known_uses_the_rows_alone() -> None:
-    rows = attach_previous_values(year_end_rows(), NOTHING_KNOWN)
+    rows = attach_previous_values(year_end_rows(), NOTHING_KNOWN, CALENDAR)
     revenue = select(rows, ["revenue"]).select("grain", "period_start", "previous_value", "year_ago_value")
     expected = pl.DataFrame(
         [
@@ -917,12 +1011,14 @@ def test_previous_value_with_nothing_known_uses_the_rows_alone() -> None:
 
 def test_attach_previous_values_keeps_every_row_and_the_column_order() -> None:
     rows = year_end_rows()
-    attached = attach_previous_values(rows, KNOWN)
+    attached = attach_previous_values(rows, KNOWN, CALENDAR)
     assert attached.columns == [
         "kpi_id",
         "grain",
         "period_start",
         "period_end",
+        "dimension",
+        "dimension_value",
         "value",
         "numerator",
         "denominator",
@@ -944,7 +1040,7 @@ def test_a_null_previous_value_stays_null() -> None:
         date(2026, 3, 2),
         date(2026, 3, 2),
     )
-    attached = attach_previous_values(rows, NOTHING_KNOWN)
+    attached = attach_previous_values(rows, NOTHING_KNOWN, CALENDAR)
     march_2 = attached.filter(
         pl.col("kpi_id") == "average_revenue_per_customer",
         pl.col("grain") == "day",
@@ -958,15 +1054,11 @@ def kpi_row(
     kpi_id: str, grain: str, start: date, end: date, value: float | None, days: int, complete: bool
 ) -> tuple:
     """A kpi_values row (ROW_SCHEMA) of a KPI that is not a ratio, previous and year-ago still null."""
-    return (kpi_id, grain, start, end, value, value, None, None, None, UNITS[kpi_id], days, complete)
+    return (kpi_id, grain, start, end, *TOTAL, value, value, None, None, None, UNITS[kpi_id], days, complete)
 
 
 def rows_frame(rows: list[tuple]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=ROW_SCHEMA, orient="row")
-
-
-def known_frame(rows: list[tuple]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=KNOWN_SCHEMA, orient="row")
 
 
 def compared(frame: pl.DataFrame) -> list[tuple]:
@@ -1009,7 +1101,7 @@ def test_year_ago_value_at_every_grain_with_a_leap_day() -> None:
             ("revenue", "window", date(2025, 1, 14), 96.0, True),
         ]
     )
-    assert compared(attach_previous_values(rows, known)) == [
+    assert compared(attach_previous_values(rows, known, CALENDAR)) == [
         # (kpi, grain, start, previous_value, year_ago_value)
         ("revenue", "day", date(2024, 2, 29), 2.0, 3.0),
         ("revenue", "day", date(2025, 2, 28), None, 5.0),  # 2025-02-27 is not known
@@ -1044,7 +1136,7 @@ def test_an_incomplete_previous_or_year_ago_period_gives_null_not_its_partial_va
             ("revenue", "day", date(2024, 3, 3), None, True),
         ]
     )
-    assert compared(attach_previous_values(rows, known)) == [
+    assert compared(attach_previous_values(rows, known, CALENDAR)) == [
         ("expenses", "month", date(2025, 3, 1), 21.0, 26.0),
         ("revenue", "day", date(2025, 3, 1), None, None),
         ("revenue", "day", date(2025, 3, 2), None, None),  # 03-01 of the rows is not complete
@@ -1064,7 +1156,7 @@ def test_compared_periods_are_the_previous_and_the_year_ago_periods() -> None:
         schema=PERIOD_SCHEMA,
         orient="row",
     )
-    assert sorted(set(compared_periods(periods).rows())) == [
+    assert sorted(set(compared_periods(periods, CALENDAR).rows())) == [
         ("day", date(2023, 3, 2)),  # 364 days before the leap day
         ("day", date(2024, 2, 28)),
         ("month", date(2023, 3, 1)),
@@ -1079,17 +1171,24 @@ FOLLOWING_SCHEMA = {
     "kpi_id": pl.String(),
     "grain": pl.String(),
     "period_start": pl.Date(),
+    "dimension": pl.String(),
+    "dimension_value": pl.String(),
     "column": pl.String(),
     "compared_value": pl.Float64(),
 }
 
 
 def following_frame(rows: list[tuple]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=FOLLOWING_SCHEMA, orient="row").sort(*ROW_KEY, "column")
+    """rows: (kpi_id, grain, period_start, column, compared_value) of total rows."""
+    return pl.DataFrame(
+        [(kpi_id, grain, start, *TOTAL, column, value) for kpi_id, grain, start, column, value in rows],
+        schema=FOLLOWING_SCHEMA,
+        orient="row",
+    ).sort(*ROW_KEY, "column")
 
 
 def test_following_periods_across_the_year_boundary() -> None:
-    following = following_periods(year_end_rows().filter(pl.col("kpi_id") == "revenue"))
+    following = following_periods(year_end_rows().filter(pl.col("kpi_id") == "revenue"), CALENDAR)
     # By design a period that is not complete (January 2026, 2026 Q1 and 2026, all to date) gives its
     # following periods null, not its partial value 50 (the previous expectation was 50 for each).
     expected = following_frame(
@@ -1123,6 +1222,7 @@ def test_following_periods_of_a_leap_february_and_a_null_value() -> None:
                 "day",
                 date(2024, 2, 28),
                 date(2024, 2, 28),
+                *TOTAL,
                 None,
                 0.0,
                 0.0,
@@ -1137,6 +1237,7 @@ def test_following_periods_of_a_leap_february_and_a_null_value() -> None:
                 "day",
                 date(2024, 2, 29),
                 date(2024, 2, 29),
+                *TOTAL,
                 80.0,
                 4.0,
                 5.0,
@@ -1151,6 +1252,7 @@ def test_following_periods_of_a_leap_february_and_a_null_value() -> None:
                 "month",
                 date(2024, 2, 1),
                 date(2024, 2, 29),
+                *TOTAL,
                 75.0,
                 6.0,
                 8.0,
@@ -1166,6 +1268,7 @@ def test_following_periods_of_a_leap_february_and_a_null_value() -> None:
                 "quarter",
                 date(2024, 1, 1),
                 date(2024, 2, 29),
+                *TOTAL,
                 70.0,
                 7.0,
                 10.0,
@@ -1181,6 +1284,7 @@ def test_following_periods_of_a_leap_february_and_a_null_value() -> None:
                 "window",
                 date(2024, 1, 15),
                 date(2024, 2, 10),
+                *TOTAL,
                 50.0,
                 1.0,
                 2.0,
@@ -1205,7 +1309,7 @@ def test_following_periods_of_a_leap_february_and_a_null_value() -> None:
             ("csat", "quarter", date(2025, 1, 1), "year_ago_value", None),
         ]
     )
-    assert_frame_equal(following_periods(rows).sort(*ROW_KEY, "column"), expected)
+    assert_frame_equal(following_periods(rows, CALENDAR).sort(*ROW_KEY, "column"), expected)
 
 
 def test_a_complete_calendar_period_with_a_day_not_covered_gives_its_following_periods_null() -> None:
@@ -1213,7 +1317,7 @@ def test_a_complete_calendar_period_with_a_day_not_covered_gives_its_following_p
     # (previous_value) nor March 2026 (year_ago_value) may take its 30-day value
     rows = rows_frame([kpi_row("revenue", "month", date(2025, 3, 1), date(2025, 3, 31), 300.0, 30, False)])
     assert_frame_equal(
-        following_periods(rows).sort(*ROW_KEY, "column"),
+        following_periods(rows, CALENDAR).sort(*ROW_KEY, "column"),
         following_frame(
             [
                 ("revenue", "month", date(2025, 4, 1), "previous_value", None),
@@ -1279,18 +1383,19 @@ def test_computable_kpis_with_employees_only_and_with_nothing() -> None:
 
 def test_kpi_values_of_no_kpi_is_an_empty_frame_with_the_output_schema() -> None:
     periods = periods_containing(date(2026, 3, 1), date(2026, 3, 1), date(2026, 3, 1))
-    rows = kpi_values(period_measures({}, periods), [])
+    rows = kpi_values(catalog_measures({}, periods, []), [])
     assert_frame_equal(rows, pl.DataFrame(schema=ROW_SCHEMA))
 
 
 def test_only_the_given_entities_measures_are_needed() -> None:
     # a revenue-only source: its KPIs compute, nothing else is asked for
     periods = periods_containing(date(2026, 3, 1), date(2026, 3, 1), date(2026, 3, 1))
-    measures = period_measures(
+    computable, _ = computable_kpis(["revenue_transactions"])
+    measures = catalog_measures(
         {"revenue_transactions": entity("revenue_transactions", [("t1", date(2026, 3, 1), "c1", 5.0)])},
         periods,
+        computable,
     )
-    computable, _ = computable_kpis(["revenue_transactions"])
     rows = kpi_values(measures, computable)
     assert sorted(rows["kpi_id"].unique()) == ["active_customers", "average_revenue_per_customer", "revenue"]
     assert rows.filter(pl.col("kpi_id") == "revenue")["value"].to_list() == [5.0] * 4
@@ -1479,7 +1584,9 @@ def test_csat_and_nps_match_a_reference_and_stay_in_range(answers) -> None:
 
 
 # A hand-written reference of every formula over the period measures: (numerator, denominator, scale);
-# customer_retention_rate as implemented, (E - N') / S.
+# customer_retention_rate as implemented, (E - N') / S. The catalog's numerator is the measure
+# retained_customers (active on start-1 and on end), which is E - N' (N' the new customers of P still
+# active on end): the generated rows give it that value, so the reference stays the hand-written one.
 REFERENCE = {
     "revenue": lambda m: (m["revenue"], None, 1),
     "expenses": lambda m: (m["expenses"], None, 1),
@@ -1537,7 +1644,7 @@ measure_rows = st.fixed_dictionaries(
         "terminations": small,
         "retained_employees": small,
     }
-)
+).map(lambda m: m | {"retained_customers": m["customers_at_end"] - m["new_customers_at_end"]})
 
 
 @PROPERTY_SETTINGS
@@ -1551,6 +1658,8 @@ def test_every_kpi_is_its_reference_formula_and_a_ratio_is_numerator_over_denomi
             for k, m in enumerate(measures)
         ]
     )
+    # every measure of the catalog is generated (new_customers_at_end, N', only to make retained_customers)
+    assert set(CATALOG.measures) == set(measures[0]) - {"new_customers_at_end"}
     rows = kpi_values(frame, list(KPI_LIST)).sort(ROW_KEY)
     assert {kpi.kpi_id for kpi in KPI_LIST if kpi.is_ratio} == {
         k for k, f in REFERENCE.items() if f(measures[0])[1] is not None
@@ -1575,8 +1684,11 @@ def test_a_period_without_any_loaded_day_has_no_value_not_zero() -> None:
     )
     periods = periods_containing(date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 2))
     # Revenue was loaded for 03-02 (one row) and 03-01 (a day without sales): 03-01 is 0, not null.
-    measures = period_measures(
-        {"revenue_transactions": transactions}, periods, [date(2026, 3, 1), date(2026, 3, 2)]
+    measures = catalog_measures(
+        {"revenue_transactions": transactions},
+        periods,
+        [KPIS["revenue"]],
+        [date(2026, 3, 1), date(2026, 3, 2)],
     )
     values = kpi_values(measures, [KPIS["revenue"]])
     by_period = {
@@ -1588,7 +1700,9 @@ def test_a_period_without_any_loaded_day_has_no_value_not_zero() -> None:
     assert by_period[("day", date(2026, 3, 1))] == (0.0, 1, True)
     assert by_period[("day", date(2026, 3, 2))] == (40.0, 1, True)
     # Only 03-02 loaded: 03-01 has no data at all, so no value; the month still has 03-02's 40.
-    measures = period_measures({"revenue_transactions": transactions}, periods, [date(2026, 3, 2)])
+    measures = catalog_measures(
+        {"revenue_transactions": transactions}, periods, [KPIS["revenue"]], [date(2026, 3, 2)]
+    )
     values = kpi_values(measures, [KPIS["revenue"]])
     by_period = {
         (grain, start): (value, days, complete)
@@ -1621,8 +1735,9 @@ def test_a_month_with_one_day_not_loaded_covers_30_days_and_is_not_complete() ->
     )
     periods = periods_containing(date(2026, 3, 1), date(2026, 3, 31), date(2026, 3, 31))
     loaded = days_of(date(2026, 3, 1), date(2026, 3, 31), date(2026, 3, 15))
-    measures = period_measures({"revenue_transactions": transactions}, periods, loaded)
-    rows = kpi_values(measures, [KPIS["revenue"], KPIS["active_customers"]]).sort(ROW_KEY)
+    kpis = [KPIS["revenue"], KPIS["active_customers"]]
+    measures = catalog_measures({"revenue_transactions": transactions}, periods, kpis, loaded)
+    rows = kpi_values(measures, kpis).sort(ROW_KEY)
     expected = expected_frame(
         [
             ("revenue", "month", *MARCH[:2], count(100 + 20), 30, False),
@@ -1655,7 +1770,8 @@ def test_with_every_day_loaded_the_month_is_complete_over_its_31_days() -> None:
     periods = periods_containing(date(2026, 3, 1), date(2026, 3, 31), date(2026, 3, 31))
     loaded = days_of(date(2026, 3, 1), date(2026, 3, 31))
     rows = kpi_values(
-        period_measures({"revenue_transactions": transactions}, periods, loaded), [KPIS["revenue"]]
+        catalog_measures({"revenue_transactions": transactions}, periods, [KPIS["revenue"]], loaded),
+        [KPIS["revenue"]],
     )
     assert_frame_equal(
         select(rows, grain="month"), expected_frame([("revenue", "month", *MARCH[:2], count(1100), 31, True)])
@@ -1691,7 +1807,7 @@ def test_gross_profit_covers_only_the_days_both_revenue_and_expenses_were_loaded
     kpis = [
         KPIS[kpi_id] for kpi_id in ["revenue", "expenses", "gross_profit", "net_profit", "net_profit_margin"]
     ]
-    rows = compute_kpi_rows(entities, periods, kpis, loaded_days).sort(ROW_KEY)
+    rows = compute_kpi_rows(entities, periods, kpis, CATALOG, CALENDAR, loaded_days).sort(ROW_KEY)
     assert rows.schema == pl.Schema(ROW_SCHEMA)
     month = (date(2026, 3, 1), date(2026, 3, 4))  # to date: 03-01 was never loaded, so never complete
     expected_month = expected_frame(
@@ -1752,7 +1868,7 @@ def test_revenue_per_employee_covers_revenues_days_and_headcount_the_days_the_ru
     }
     kpi_days = days_of(date(2026, 2, 1), date(2026, 2, 28), date(2026, 2, 20))
     kpis = [KPIS["revenue_per_employee"], KPIS["headcount"], KPIS["hires"]]
-    rows = compute_kpi_rows(entities, periods, kpis, loaded_days, kpi_days).sort(ROW_KEY)
+    rows = compute_kpi_rows(entities, periods, kpis, CATALOG, CALENDAR, loaded_days, kpi_days).sort(ROW_KEY)
     february = (date(2026, 2, 1), date(2026, 2, 28))
     expected = expected_frame(
         [
@@ -1797,6 +1913,8 @@ def test_a_snapshot_only_kpi_with_every_day_of_the_month_run_is_complete() -> No
         {"employees": entity("employees", EMPLOYEES_FEBRUARY)},
         periods,
         [KPIS["headcount"]],
+        CATALOG,
+        CALENDAR,
         {},  # no dated entity loaded: headcount does not need one
         days_of(date(2026, 2, 1), date(2026, 2, 28)),
     )
@@ -1819,10 +1937,12 @@ def test_compute_kpi_rows_with_no_loaded_days_counts_every_day(worked_rows: pl.D
         "employees": entity("employees", EMPLOYEE_ROWS),
     }
     periods = periods_containing(RUN_DAY, RUN_DAY, LATEST)
-    rows = compute_kpi_rows(entities, periods, list(KPI_LIST)).sort(ROW_KEY)
+    rows = compute_kpi_rows(entities, periods, list(KPI_LIST), CATALOG, CALENDAR).sort(ROW_KEY)
     assert_frame_equal(rows, worked_rows)
 
 
 def test_compute_kpi_rows_of_no_kpi_is_an_empty_frame_with_the_output_schema() -> None:
     periods = periods_containing(date(2026, 3, 1), date(2026, 3, 1), date(2026, 3, 1))
-    assert_frame_equal(compute_kpi_rows({}, periods, [], {}), pl.DataFrame(schema=ROW_SCHEMA))
+    assert_frame_equal(
+        compute_kpi_rows({}, periods, [], CATALOG, CALENDAR, {}), pl.DataFrame(schema=ROW_SCHEMA)
+    )
