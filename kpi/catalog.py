@@ -56,6 +56,10 @@ SPAN_AGGREGATIONS: tuple[str, ...] = (
 # An aggregation over no row: a sum or a count is 0, a mean, min or max has no value.
 ZERO_WHEN_EMPTY = frozenset({"sum", "count", "count_distinct", *SPAN_AGGREGATIONS})
 MAX_DIMENSION_VALUES = 1000
+# The columns of a period's measures frame: a measure cannot be named like one of them.
+RESERVED_MEASURE_NAMES = frozenset(
+    {"grain", "period_start", "period_end", "is_complete", "days_covered", "dimension", "dimension_value"}
+)
 NONE_VALUE = "(none)"
 """The dimension_value of rows whose dimension column is null."""
 
@@ -110,7 +114,7 @@ class MeasureDeclaration(StrictModel):
 class KpiDeclaration(StrictModel):
     """An item of `kpis:`: numerator (and denominator) expressions over measure names."""
 
-    id: str = Field(pattern=NAME)
+    id: str = Field(pattern=NAME, max_length=100, description="lower_case_words; at most 100 characters")
     name: str
     numerator: str
     denominator: str | None = None
@@ -387,17 +391,24 @@ def _built_in_entity(entity: Entity, declaration: EntityDeclaration, where: str,
 
 
 def _check_column_names(columns: dict[str, Any], where: str) -> None:
-    bad = [column for column in columns if not re.match(NAME, column) or column == "source"]
+    bad = [
+        column for column in columns if not re.match(NAME, column) or column == "source" or len(column) > 63
+    ]
     if bad:
         raise CatalogError(
-            f"{where}: column name(s) {', '.join(map(repr, bad))}: expected lower_case names (and not "
-            "`source`, which the warehouse uses)"
+            f"{where}: column name(s) {', '.join(map(repr, bad))}: expected lower_case names of at most 63 "
+            "characters (and not `source`, which the warehouse uses)"
         )
 
 
 def _new_entity(name: str, declaration: EntityDeclaration, where: str, declared_in: str) -> Entity:
     if not re.match(NAME, name):
         raise CatalogError(f"{where}: entity names are lower_case words joined by _")
+    from kpi.schema import metadata  # the warehouse's own tables and views
+
+    taken = {*metadata.tables, "okr_scorecard", "kpi_latest"}
+    if name in taken:
+        raise CatalogError(f"{where}: {name} is a table or view of the warehouse itself; name the entity otherwise")
     if declaration.dimensions or declaration.derived_from or declaration.churn_after_days:
         raise CatalogError(
             f"{where}: dimensions, derived_from and churn_after_days are for built-in entities; every "
@@ -592,6 +603,10 @@ def _compile(declarations: CatalogFile, declared_in: str, base: CatalogFile | No
     for name, declaration in declarations.measures.items():
         if not re.match(NAME, name):
             raise CatalogError(f"measures.{name}: measure names are lower_case words joined by _")
+        if name in RESERVED_MEASURE_NAMES:
+            raise CatalogError(
+                f"measures.{name}: a reserved name (one of {', '.join(sorted(RESERVED_MEASURE_NAMES))}); choose another"
+            )
         measures[name] = _measure(name, declaration, entities, declared_in)
     kpis: dict[str, KpiDefinition] = {}
     overrides = {kpi.id for kpi in declarations.kpis}

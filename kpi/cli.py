@@ -170,6 +170,84 @@ def _print_scorecard(config_path: Path, as_of: date | None) -> None:
 
 
 @main.group()
+def kpis() -> None:
+    """The KPI catalog: built-in KPIs and a config's own."""
+
+
+@kpis.command("list")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="add this config's entities, measures and KPIs to the built-in catalog",
+)
+@click.option("--measures", "show_measures", is_flag=True, help="also list the measures the KPIs use")
+def kpis_list(config_path: Path | None, show_measures: bool) -> None:
+    """Every KPI with its formula, unit, inputs and dimensions (and where it is declared)."""
+    from kpi.catalog import CatalogError, built_in_catalog
+
+    try:
+        if config_path is None:
+            catalog, provided = built_in_catalog(), None
+        else:
+            from kpi.config import load_config
+
+            config = load_config(config_path)
+            catalog, provided = config.catalog, set(config.provided_entities)
+    except (ConfigError, CatalogError) as error:
+        _fail(str(error))
+    table = Table(title="KPI catalog" + (f" of {config_path}" if config_path else " (built-in)"))
+    for column in (
+        "kpi_id",
+        "name",
+        "formula over P",
+        "unit",
+        "better",
+        "inputs",
+        "dimensions",
+        "declared in",
+    ):
+        table.add_column(column, overflow="fold")
+    for kpi in catalog.kpis.values():
+        inputs = ", ".join(kpi.inputs)
+        if provided is not None and not set(kpi.inputs) <= provided:
+            inputs += " [dim](not provided: skipped)[/dim]"
+        table.add_row(
+            kpi.kpi_id,
+            escape(kpi.name),
+            escape(kpi.formula),
+            kpi.unit,
+            "higher" if kpi.direction == "higher_is_better" else "lower",
+            inputs,
+            ", ".join(kpi.dimensions),
+            escape(kpi.declared_in if config_path is None else _relative(kpi.declared_in)),
+        )
+    Console(width=console.width if console.is_terminal else 200).print(table)
+    if show_measures:
+        measures = Table(title="measures")
+        for column in ("measure", "entity", "agg", "column", "where", "declared in"):
+            measures.add_column(column, overflow="fold")
+        for measure in catalog.measures.values():
+            measures.add_row(
+                measure.name,
+                measure.entity,
+                measure.agg,
+                escape(measure.column or ""),
+                escape(measure.where or ""),
+                escape(_relative(measure.declared_in)),
+            )
+        Console(width=console.width if console.is_terminal else 200).print(measures)
+
+
+def _relative(path: str) -> str:
+    """A config path as the user is likely to know it (relative to the working folder when inside it)."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+@main.group()
 def connectors() -> None:
     """The connectors this installation has."""
 

@@ -92,26 +92,47 @@ class Warehouse:
         _TABLES_CREATED.add(key)
 
     def _create_or_extend(self, table: sa.Table) -> None:
-        inspector = sa.inspect(self.engine)
-        if not inspector.has_table(table.name):
+        existing = self._column_types(table.name)
+        if not existing:
             with self.engine.begin() as connection:
                 table.create(connection)
             return
-        existing = {column["name"]: column["type"] for column in inspector.get_columns(table.name)}
         with self.engine.begin() as connection:
             for column in table.columns:
                 if column.name not in existing:
-                    added = sa.Column(column.name, column.type, comment=column.comment)
-                    kind = added.type.compile(dialect=self.engine.dialect)
+                    kind = column.type.compile(dialect=self.engine.dialect)
                     connection.exec_driver_sql(
                         f"ALTER TABLE {self._quote(table.name)} ADD COLUMN {self._quote(column.name)} {kind}"
                     )
-                elif not _same_kind(existing[column.name], column.type):
+                elif _type_family(existing[column.name]) != _type_family(
+                    column.type.compile(dialect=self.engine.dialect)
+                ):
                     raise ValueError(
                         f"warehouse table {table.name}: column {column.name} holds {existing[column.name]}, the "
                         f"config declares {column.type}; a declared column's type cannot change in place "
                         "(declare a new column, or migrate the table yourself)"
                     )
+
+    def _column_types(self, table_name: str) -> dict[str, str]:
+        """The warehouse table's columns and their types as the database names them; {} when it has no
+        such table. (duckdb-engine's SQLAlchemy inspector queries PostgreSQL catalogs DuckDB lacks.)"""
+        if self.engine.dialect.name == "duckdb":
+            with self.engine.connect() as connection:
+                rows = connection.execute(
+                    sa.text(
+                        "SELECT column_name, data_type FROM information_schema.columns "
+                        "WHERE table_name = :name AND table_schema = current_schema()"
+                    ),
+                    {"name": table_name},
+                ).all()
+            return {name: kind for name, kind in rows}
+        inspector = sa.inspect(self.engine)
+        if not inspector.has_table(table_name):
+            return {}
+        return {
+            column["name"]: column["type"].compile(dialect=self.engine.dialect)
+            for column in inspector.get_columns(table_name)
+        }
 
     def _quote(self, name: str) -> str:
         return self.engine.dialect.identifier_preparer.quote(name)
@@ -319,14 +340,21 @@ def _entity(entity: Entity | str) -> Entity:
     return BUILT_IN_ENTITIES[entity] if isinstance(entity, str) else entity
 
 
-def _same_kind(existing: sa.types.TypeEngine, declared: sa.types.TypeEngine) -> bool:
-    """Whether a warehouse column's reflected type holds what the declared type does."""
-    try:
-        return existing.python_type is declared.python_type or (
-            declared.python_type is bool and existing.python_type is int  # MariaDB's BOOLEAN is TINYINT
-        )
-    except NotImplementedError:
-        return True  # a driver type SQLAlchemy cannot map back: trust it
+def _type_family(type_name: str) -> str:
+    """What a column type holds, from its name in any of our dialects: text, date, float, integer,
+    boolean (MariaDB's BOOL is TINYINT(1)), timestamp."""
+    name = type_name.upper()
+    for family, markers in (
+        ("boolean", ("BOOL", "TINYINT(1)")),
+        ("timestamp", ("TIMESTAMP", "DATETIME")),
+        ("date", ("DATE",)),
+        ("text", ("CHAR", "TEXT", "STRING")),
+        ("float", ("DOUBLE", "FLOAT", "REAL", "NUMERIC", "DECIMAL")),
+        ("integer", ("INT",)),
+    ):
+        if any(marker in name for marker in markers):
+            return family
+    return name
 
 
 def loaded_days_of(

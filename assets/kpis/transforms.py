@@ -78,8 +78,8 @@ def flow_measures(
     names = [measure.name for measure in measures]
     keys = PERIOD_KEY + ([DIMENSION_VALUE] if dimension else [])
     wanted = periods.lazy().select(PERIOD_KEY)
-    if not parts:
-        return wanted.with_columns(pl.lit(None, pl.String()).alias(DIMENSION_VALUE)) if dimension else wanted
+    if not parts:  # no period at all
+        return _no_measures(periods, measures, dimension)
     frame = pl.concat(parts, how="diagonal").select(keys + names)
     if dimension is not None:
         return frame
@@ -108,9 +108,17 @@ def span_measures(
             counted.with_columns(grain=pl.lit(grain), period_start=pl.lit(start), period_end=pl.lit(end))
         )
     keys = PERIOD_KEY + ([DIMENSION_VALUE] if dimension else [])
-    if not frames:
-        return periods.lazy().select(keys) if not dimension else periods.lazy().select(PERIOD_KEY).clear()
+    if not frames:  # no period at all
+        return _no_measures(periods, measures, dimension)
     return pl.concat(frames).select(keys + [measure.name for measure in measures])
+
+
+def _no_measures(periods: pl.DataFrame, measures: Sequence[Measure], dimension: str | None) -> pl.LazyFrame:
+    """The measures frame of no period: the key columns and a null column per measure, no rows."""
+    frame = periods.clear().lazy().select(PERIOD_KEY)
+    if dimension is not None:
+        frame = frame.with_columns(pl.lit(None, pl.String()).alias(DIMENSION_VALUE))
+    return frame.with_columns(pl.lit(None, pl.Float64()).alias(measure.name) for measure in measures)
 
 
 def period_measures(

@@ -424,3 +424,236 @@ def test_a_password_in_the_config_file_is_refused(tmp_path: Path) -> None:
     )
     assert f"{path}: sources[0]: options: url holds a password" in message and "password_env" in message
     assert "s3cret" not in message
+
+
+# --- declared entities, measures and KPIs: every bad reference named before anything runs ---------
+
+TICKETS = {
+    "key": "ticket_id",
+    "date": "opened_on",
+    "columns": {"ticket_id": "str", "opened_on": "date", "priority": "str", "first_reply_hours": "float"},
+}
+MEASURES = {
+    "orders": {"entity": "revenue_transactions", "agg": "count", "where": "amount > 0"},
+    "positive_sales": {
+        "entity": "revenue_transactions",
+        "agg": "sum",
+        "column": "amount",
+        "where": "amount > 0",
+    },
+    "urgent_tickets": {"entity": "support_tickets", "agg": "count", "where": "priority = 'urgent'"},
+}
+AOV = {
+    "id": "average_order_value",
+    "name": "Average order value",
+    "numerator": "positive_sales",
+    "denominator": "orders",
+    "unit": "currency",
+    "direction": "higher_is_better",
+}
+
+
+def declared(data: dict, entities=None, measures=None, kpis=None) -> None:
+    data["entities"] = copy.deepcopy(entities if entities is not None else {"support_tickets": TICKETS})
+    data["measures"] = copy.deepcopy(measures if measures is not None else MEASURES)
+    data["kpis"] = copy.deepcopy(kpis if kpis is not None else [AOV])
+
+
+def test_declared_entities_measures_and_kpis_load_into_the_catalog(tmp_path: Path) -> None:
+    def change(data: dict) -> None:
+        declared(
+            data,
+            entities={"support_tickets": TICKETS, "revenue_transactions": {"dimensions": {"region": "str"}}},
+        )
+        data["kpis"].append(
+            {
+                **AOV,
+                "id": "revenue",
+                "name": "Revenue",
+                "numerator": "revenue",
+                "denominator": None,
+                "dimensions": ["region"],
+            }
+        )
+        data["calendar"] = {"fiscal_year_start_month": 4}
+        data["grains"] = ["month", "day"]
+
+    path = write(tmp_path, changed(change))
+    config = load_config(path)
+    catalog = config.catalog
+    assert catalog.entities["support_tickets"].date_column == "opened_on"
+    assert "region" in catalog.entities["revenue_transactions"].schema
+    assert list(catalog.kpis)[:2] == ["revenue", "expenses"]  # an override keeps the built-in's place
+    assert catalog.kpis["revenue"].dimensions == ("region",)
+    assert catalog.kpis["revenue"].declared_in == str(path)
+    assert catalog.kpis["expenses"].declared_in == "built-in"
+    assert list(catalog.kpis)[-1] == "average_order_value"
+    assert catalog.kpis["average_order_value"].inputs == ("revenue_transactions",)
+    assert config.reporting_calendar.fiscal_year_start_month == 4
+    assert config.reporting_calendar.grains == ("day", "month")  # in calendar order
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda d: declared(d, measures={**MEASURES, "bad": {"entity": "tickets", "agg": "count"}}),
+            "measures.bad.entity: unknown entity 'tickets'; expected one of: revenue_transactions,",
+        ),
+        (
+            lambda d: declared(
+                d,
+                measures={
+                    **MEASURES,
+                    "bad": {"entity": "revenue_transactions", "agg": "sum", "column": "amout"},
+                },
+            ),
+            "measures.bad.column: 'amout' names 'amout', not a column of revenue_transactions; expected some "
+            "of: transaction_id, booked_on, customer_id, amount",
+        ),
+        (
+            lambda d: declared(
+                d,
+                measures={
+                    **MEASURES,
+                    "bad": {"entity": "support_tickets", "agg": "count", "where": "priorty = 'urgent'"},
+                },
+            ),
+            "measures.bad.where: \"priorty = 'urgent'\" names 'priorty', not a column of support_tickets",
+        ),
+        (
+            lambda d: declared(
+                d,
+                measures={
+                    **MEASURES,
+                    "bad": {"entity": "support_tickets", "agg": "count", "where": "priority = "},
+                },
+            ),
+            "measures.bad.where: 'priority = ' does not parse as SQL",
+        ),
+        (
+            lambda d: declared(
+                d,
+                measures={
+                    **MEASURES,
+                    "bad": {"entity": "support_tickets", "agg": "sum", "column": "priority"},
+                },
+            ),
+            "measures.bad.column: 'priority' is String, not a number: it cannot be a sum",
+        ),
+        (
+            lambda d: declared(
+                d,
+                measures={
+                    **MEASURES,
+                    "bad": {"entity": "support_tickets", "agg": "count", "where": "first_reply_hours"},
+                },
+            ),
+            "measures.bad.where: 'first_reply_hours' is Float64, not a condition",
+        ),
+        (
+            lambda d: declared(
+                d, measures={**MEASURES, "bad": {"entity": "revenue_transactions", "agg": "active_at_end"}}
+            ),
+            "measures.bad.agg: active_at_end counts rows of a span entity; revenue_transactions is dated",
+        ),
+        (
+            lambda d: declared(
+                d,
+                measures={**MEASURES, "bad": {"entity": "customers", "agg": "sum", "column": "customer_id"}},
+            ),
+            "measures.bad.agg: sum aggregates the rows dated in a period; customers is a span entity",
+        ),
+        (
+            lambda d: declared(d, measures={**MEASURES, "bad": {"entity": "support_tickets", "agg": "mean"}}),
+            "measures.bad.column: mean needs the column (or expression) it aggregates",
+        ),
+        (
+            lambda d: declared(d, kpis=[{**AOV, "denominator": "ordrs"}]),
+            "kpis[0] (average_order_value).denominator: 'ordrs' names 'ordrs', not a measure; expected some of: revenue,",
+        ),
+        (
+            lambda d: declared(d, kpis=[{**AOV, "dimensions": ["region"]}]),
+            "kpis[0] (average_order_value).dimensions: 'region' is not a column of revenue_transactions",
+        ),
+        (
+            lambda d: declared(
+                d,
+                entities={"support_tickets": {**TICKETS, "columns": {**TICKETS["columns"], "region": "str"}}},
+                measures={**MEASURES, "region_tickets": {"entity": "support_tickets", "agg": "count"}},
+                kpis=[{**AOV, "numerator": "positive_sales + region_tickets", "dimensions": ["region"]}],
+            ),
+            "kpis[0] (average_order_value).dimensions: 'region' is not a column of revenue_transactions (every "
+            "entity of the KPI's measures needs it",
+        ),
+        (
+            lambda d: declared(d, kpis=[AOV, AOV]),
+            "kpis: ids must be unique; repeated: average_order_value",
+        ),
+        (
+            lambda d: declared(d, entities={"customers": {"key": "id", "columns": {"id": "str"}}}),
+            "entities.customers: customers is a built-in entity: its key, columns are fixed",
+        ),
+        (
+            lambda d: declared(d, entities={"support_tickets": {**TICKETS, "date": None}}),
+            "entities.support_tickets: a new entity is either dated (`date: column`) or a span",
+        ),
+        (
+            lambda d: declared(d, entities={"support_tickets": {**TICKETS, "date": "priority"}}),
+            "entities.support_tickets.date: 'priority' must be one of its columns, of type date",
+        ),
+        (
+            lambda d: declared(
+                d,
+                entities={
+                    "support_tickets": {**TICKETS, "columns": {**TICKETS["columns"], "size": "decimal"}}
+                },
+            ),
+            "entities.support_tickets.columns.size: Input should be 'str', 'date', 'int', 'float' or 'bool'",
+        ),
+        (
+            lambda d: declared(d, entities={"revenue_transactions": {"dimensions": {"amount": "float"}}}),
+            "entities.revenue_transactions.dimensions: amount already a column of revenue_transactions",
+        ),
+        (
+            lambda d: declared(
+                d,
+                entities={
+                    "support_tickets": TICKETS,
+                    "customers": {"derived_from": "revenue_transactions", "churn_after_days": 90},
+                },
+            ),
+            "sources[1] (crm).entity: customers are derived from revenue_transactions (entities.customers.derived_from)",
+        ),
+        (
+            lambda d: declared(
+                d, entities={"employees": {"derived_from": "revenue_transactions", "churn_after_days": 90}}
+            ),
+            "entities.employees: only customers can be derived (from revenue_transactions)",
+        ),
+        (
+            lambda d: d["objectives"][0]["key_results"][0].update(kpi_id="average_order_value"),
+            "objectives[0].key_results[0].kpi_id: unknown KPI 'average_order_value'; expected one of: revenue,",
+        ),
+        (
+            lambda d: d.update(grains=["day", "fortnight"]),
+            "grains[1]: Input should be 'day', 'week', 'month', 'quarter' or 'year' (got 'fortnight')",
+        ),
+        (
+            lambda d: d.update(calendar={"fiscal_year_start_month": 13}),
+            "calendar.fiscal_year_start_month: Input should be less than or equal to 12",
+        ),
+    ],
+)
+def test_a_bad_declaration_names_the_file_and_the_key(tmp_path: Path, change, expected: str) -> None:
+    path, message = error_for(tmp_path, change)
+    assert f"{path}: {expected}" in message
+
+
+def test_a_key_result_may_measure_a_declared_kpi(tmp_path: Path) -> None:
+    def change(data: dict) -> None:
+        declared(data)
+        data["objectives"][0]["key_results"][0].update(kpi_id="average_order_value")
+
+    config = load_config(write(tmp_path, changed(change)))
+    assert config.objectives[0].key_results[0].kpi_id == "average_order_value"
