@@ -40,9 +40,19 @@ NAME = r"^[a-z][a-z0-9_]*$"
 CATALOG_FILE = Path(__file__).with_name("catalog.yaml")
 Unit = Literal["currency", "ratio", "count", "percent", "score"]
 Direction = Literal["higher_is_better", "lower_is_better"]
-FlowAggregation = Literal["sum", "count", "count_distinct", "mean", "min", "max"]
-SpanAggregation = Literal[
-    "active_at_start", "active_at_end", "started", "ended", "retained", "ended_from_start"
+Aggregation = Literal[
+    "sum",
+    "count",
+    "count_distinct",
+    "mean",
+    "min",
+    "max",
+    "active_at_start",
+    "active_at_end",
+    "started",
+    "ended",
+    "retained",
+    "ended_from_start",
 ]
 FLOW_AGGREGATIONS: tuple[str, ...] = ("sum", "count", "count_distinct", "mean", "min", "max")
 SPAN_AGGREGATIONS: tuple[str, ...] = (
@@ -103,7 +113,7 @@ class MeasureDeclaration(StrictModel):
     """`measures.<name>`: an aggregation of one entity's rows per period."""
 
     entity: str
-    agg: FlowAggregation | SpanAggregation
+    agg: Aggregation
     column: str | None = Field(
         default=None, description="a column or SQL expression over the entity's columns"
     )
@@ -339,8 +349,8 @@ def _check_names(
 def _evaluate(frame: pl.DataFrame, expression: pl.Expr, where: str, text: str) -> pl.DataType:
     """The type of `expression` over `frame`'s columns: a type error is a config error now, not a
     failed run later."""
-    try:
-        return frame.lazy().select(expression).collect_schema().dtypes()[0]
+    try:  # run, not only planned: Polars finds a comparison of text with a number when it runs
+        return frame.select(expression).dtypes[0]
     except pl.exceptions.PolarsError as error:
         raise CatalogError(f"{where}: {text!r} cannot be computed: {str(error).splitlines()[0]}") from None
 
@@ -408,7 +418,9 @@ def _new_entity(name: str, declaration: EntityDeclaration, where: str, declared_
 
     taken = {*metadata.tables, "okr_scorecard", "kpi_latest"}
     if name in taken:
-        raise CatalogError(f"{where}: {name} is a table or view of the warehouse itself; name the entity otherwise")
+        raise CatalogError(
+            f"{where}: {name} is a table or view of the warehouse itself; name the entity otherwise"
+        )
     if declaration.dimensions or declaration.derived_from or declaration.churn_after_days:
         raise CatalogError(
             f"{where}: dimensions, derived_from and churn_after_days are for built-in entities; every "
@@ -497,7 +509,12 @@ def _measure(
         declared_in=declared_in,
     )
     if not is_span:
-        _evaluate(empty, measure.aggregation(), where, declaration.agg)
+        dtype = _evaluate(empty, measure.aggregation(), where, declaration.agg)
+        if not dtype.is_numeric():
+            raise CatalogError(
+                f"{where}: {declaration.agg}({declaration.column}) is {dtype}, not a number: a KPI adds, "
+                "subtracts and divides measures"
+            )
     return measure
 
 

@@ -6,7 +6,7 @@ import os
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
@@ -405,11 +405,15 @@ def _location(loc: tuple[int | str, ...], prefix: str = "") -> str:
 
 def _keys_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     """The keys the model nested at `loc` (the location of a key inside it) accepts; [] if unknown."""
-    for part in loc[:-1]:
+    parts = list(loc[:-1])
+    while parts:
+        part = parts.pop(0)
         if isinstance(part, int):
             continue
         field = model.model_fields.get(part)
         annotation = field.annotation if field else None
+        if get_origin(annotation) is dict and parts:
+            parts.pop(0)  # the next part is a key of the mapping (an entity's or a measure's name)
         nested = [
             t for t in (annotation, *get_args(annotation)) if isinstance(t, type) and issubclass(t, BaseModel)
         ]
@@ -462,9 +466,25 @@ def load_config(path: str | Path) -> PipelineConfig:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems)) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that holds a key twice (YAML keeps the last silently:
+    two `sources:` blocks pasted together would drop the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as error:

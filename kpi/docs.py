@@ -64,11 +64,11 @@ def render_kpi_catalog(catalog: Catalog | None = None) -> str:
         )
     lines += [
         "",
-        "## Where this differs from a literal reading of DESIGN.md",
+        "## Where this differs from the textbook formula",
         "",
         "`customer_retention_rate` is (E - N) / S with N counting only the new customers of P still active",
         "at its end, which is the customers active on start-1 and still active on end (the measure",
-        "`retained_customers`) over S. Read literally, N would also count a customer who signed up and",
+        "`retained_customers`) over S. In the textbook (E - N) / S, N would also count a customer who signed up and",
         "churned inside P; that customer is not in E, so subtracting them would count one loss twice and",
         "push retention below 1 - churn. With this reading, retention + churn = 1 over the customers of S.",
         "",

@@ -143,13 +143,15 @@ def open_warehouse(config: PipelineConfig):
     import sqlalchemy as sa
 
     from connectors.sql import scrub
-    from kpi.warehouse import Warehouse
+    from kpi.warehouse import SchemaConflict, Warehouse
 
     config.check_environment()
     url = config.warehouse_url()
     try:
         warehouse = Warehouse(url)
         warehouse.create_tables(config.catalog.entities.values())
+    except SchemaConflict as error:
+        raise CannotStart(f"{config.config_file}: {error}") from None
     except sa.exc.DBAPIError as error:
         cause = (
             str(error.orig or error).strip().splitlines()[0]

@@ -213,7 +213,9 @@ loaded_partitions = sa.Table(
         comment="The sources whose rows the day holds, comma-separated (a source added later has not "
         "loaded it); null on days loaded before this was recorded.",
     ),
-    comment="One row per entity (or kpi_values, key_results) and day loaded or computed.",
+    comment="One row per entity (or kpi_values, key_results) and day loaded or computed; for a snapshot "
+    "(span) entity, a day one of its rows started or ended on changed in a new snapshot (its periods are "
+    "recomputed).",
 )
 
 # ----------------------------------------------------------------------------------------------------

@@ -55,6 +55,10 @@ def _registered(connection: sa.Connection, name: str, frame: pl.DataFrame) -> It
         driver.unregister(name)  # type: ignore[union-attr]
 
 
+class SchemaConflict(Exception):
+    """The warehouse holds a declared entity's column with another type than the config declares."""
+
+
 class Warehouse:
     """One SQLAlchemy engine on the warehouse, with the loads the pipeline needs."""
 
@@ -74,7 +78,7 @@ class Warehouse:
         and create or extend the tables of `entities` a config declared (a new entity's table; a column
         a config added to an entity), once per warehouse, entities and process: it costs catalog
         queries even when there is nothing to do. A declared column is never dropped or retyped: a
-        column whose type changed raises ValueError naming the table and column."""
+        column whose type changed raises SchemaConflict naming the table and column."""
         url = self.engine.url.render_as_string(hide_password=False)
         declared = [
             entity_table(entity)
@@ -107,7 +111,7 @@ class Warehouse:
                 elif _type_family(existing[column.name]) != _type_family(
                     column.type.compile(dialect=self.engine.dialect)
                 ):
-                    raise ValueError(
+                    raise SchemaConflict(
                         f"warehouse table {table.name}: column {column.name} holds {existing[column.name]}, the "
                         f"config declares {column.type}; a declared column's type cannot change in place "
                         "(declare a new column, or migrate the table yourself)"
@@ -236,6 +240,29 @@ class Warehouse:
         if date_column is not None and first_day is not None and last_day is not None:
             statement = statement.where(table.c[date_column].between(first_day, last_day))
         return self.read(statement, entity.schema)
+
+    def changed_span_days(self, entity: Entity, sources: Sequence[str], rows: pl.DataFrame) -> list[date]:
+        """The days whose periods a new snapshot of a span entity changes: the start and end dates of
+        the rows of `sources` that differ between the warehouse and `rows` (a row added or removed, or
+        its start or end moved: a backdated churn, a customer who bought again), among the days
+        kpi_values were already computed for (other days are computed when their run comes)."""
+        assert entity.span is not None, f"{entity.name} is not a span entity"
+        start, end = entity.span
+        columns = ["source", entity.key, start, end]
+        table = entity_table(entity)
+        schema = {"source": pl.String(), **{name: entity.schema[name] for name in columns[1:]}}
+        old = self.read(
+            sa.select(*(table.c[name] for name in columns)).where(table.c.source.in_(list(sources))), schema
+        )
+        new = rows.select(columns).cast(schema)  # type: ignore[arg-type]
+        changed = pl.concat(
+            [
+                old.join(new, on=columns, how="anti", nulls_equal=True),
+                new.join(old, on=columns, how="anti", nulls_equal=True),
+            ]
+        )
+        days = set(changed[start].drop_nulls()) | set(changed[end].drop_nulls())
+        return sorted(days & set(self.loaded_days(KPI_VALUES_DAYS)))
 
     def customer_purchase_days(self, sources: Sequence[str]) -> pl.DataFrame:
         """One row per source and customer of the revenue transactions of `sources` with a customer

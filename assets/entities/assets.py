@@ -85,7 +85,18 @@ def build_entity_asset(
             table = entity_table(entity)
             source_names = [source.name for source in sources]
             now = datetime.now(UTC)
+            # A snapshot that moves a start or end date changes the periods of that day: recorded as
+            # loaded again, kpi_values recomputes them (days_to_recompute).
+            changed = (
+                store.changed_span_days(entity, source_names, rows)
+                if days is None and entity.span is not None
+                else []
+            )
             with store.transaction() as connection:
+                if changed:
+                    record_loaded_days(
+                        store, connection, entity_name, changed, {}, context.run_id, now, source_names
+                    )
                 moved_from: list[date] = []
                 if days is not None:  # a row its source moved to another day must not stay on its old one
                     for source in source_names:
@@ -154,10 +165,22 @@ def build_derived_entity_asset(config: PipelineConfig, entity_name: str) -> dg.A
                 if latest is not None
                 else entity.empty_frame().with_columns(source=pl.lit(None, dtype=pl.String()))
             )
+            changed = store.changed_span_days(entity, source_names, rows)
             with store.transaction() as connection:
                 replaced = store.replace(
                     connection, entity_table(entity), rows, entity_rows_where(entity, source_names, None)
                 )
+                if changed:  # kpi_values recomputes the periods of these days (days_to_recompute)
+                    record_loaded_days(
+                        store,
+                        connection,
+                        entity_name,
+                        changed,
+                        {},
+                        context.run_id,
+                        datetime.now(UTC),
+                        source_names,
+                    )
         churned = rows["churned_on"].is_not_null().sum()
         yield dg.MaterializeResult(
             metadata={
@@ -165,6 +188,7 @@ def build_derived_entity_asset(config: PipelineConfig, entity_name: str) -> dg.A
                 "churned": int(churned),
                 "rows_replaced": replaced,
                 "derived_through": str(latest) if latest else "nothing loaded yet",
+                "days_changed": len(changed),
                 "table": entity_name,
                 "warehouse": store.display_url,
             }

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from kpi.config import load_config
-from kpi.runner import run_partitions
+from kpi.runner import CannotStart, run_partitions
 from pipelines.definitions import build_definitions
-from tests.conftest import new_database, query, write_config
+from tests.conftest import new_database, query, shop_config, write_config
 
 DAY1, DAY2 = date(2026, 1, 5), date(2026, 1, 6)  # a Monday and a Tuesday
 
@@ -222,3 +223,52 @@ def test_declared_tables_are_created_and_extended_on_servers(tmp_path: Path, ins
         share = kpi_rows(None, "urgent_ticket_share", "day", url)
         assert share[(DAY2, "team", "billing")] == (0.0, None)  # 01-05 had no team rows to compare with
         assert share[(DAY2, "", "")] == (0.0, pytest.approx(2 / 3))
+
+
+def test_a_declared_column_whose_type_changes_is_refused_with_its_table_and_column(
+    tmp_path: Path, instance
+) -> None:
+    path = company_config(tmp_path)
+    [outcome] = run_partitions(path, DAY1, DAY1, instance=instance)
+    assert outcome.success, outcome.error
+    data = yaml.safe_load(path.read_text())
+    data["entities"]["support_tickets"]["columns"]["first_reply_hours"] = "str"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(CannotStart) as refused:
+        run_partitions(path, DAY2, DAY2, instance=instance)
+    message = str(refused.value)
+    assert (
+        "support_tickets: column first_reply_hours holds DOUBLE, the config declares VARCHAR(255)" in message
+    )
+    assert query(tmp_path, "SELECT count(*) FROM support_tickets") == [(3,)]  # nothing changed
+
+
+def test_derived_customers_day_by_day_equal_one_run_over_the_range(tmp_path: Path, instance) -> None:
+    """A customer who buys again after a churn day that was already published un-churns it: the
+    periods of that day are recomputed, so running day by day ends as one run over the range does.
+
+    churn_after_days 1: churned_on = last purchase + 2 days, once loaded. c1 buys 01-01 and 01-04, c2
+    01-02 and 01-03. After 01-03, c1 has churned on 01-03; after 01-04 it has not (its next churn day,
+    01-06, is not loaded), so no customer churned on 01-03."""
+    rows = ["a,2026-01-01,c1,10", "b,2026-01-02,c2,10", "c,2026-01-03,c2,10", "d,2026-01-04,c1,10"]
+    derived = {"customers": {"derived_from": "revenue_transactions", "churn_after_days": 1}}
+    day_by_day = shop_config(tmp_path / "day_by_day", rows, entities=derived)
+    at_once = shop_config(tmp_path / "at_once", rows, entities=derived)
+    first, last = date(2026, 1, 1), date(2026, 1, 4)
+    assert all(outcome.success for outcome in run_partitions(day_by_day, first, last, instance=instance))
+    assert all(
+        outcome.success
+        for outcome in run_partitions(at_once, first, last, instance=instance, single_run=True)
+    )
+    sql = (
+        "SELECT kpi_id, grain, period_start, value FROM kpi_values WHERE kpi_id IN "
+        "('churned_customers', 'new_customers', 'customer_churn_rate') ORDER BY ALL"
+    )
+    assert query(tmp_path / "day_by_day", sql) == query(tmp_path / "at_once", sql)
+    assert ("churned_customers", "day", date(2026, 1, 3), 0.0) in query(tmp_path / "day_by_day", sql)
+    assert query(
+        tmp_path / "day_by_day", "SELECT customer_id, signed_up_on, churned_on FROM customers ORDER BY 1"
+    ) == [
+        ("c1", date(2026, 1, 1), None),
+        ("c2", date(2026, 1, 2), None),  # 01-03 + 2 = 01-05, not loaded
+    ]

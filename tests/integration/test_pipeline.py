@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -221,6 +221,7 @@ def test_key_results_as_of_each_day_and_the_bi_views(loaded: Path, demo_sources)
         ("day", LAST),
         ("month", date(2026, 3, 1)),
         ("quarter", date(2026, 1, 1)),
+        ("week", LAST - timedelta(days=LAST.weekday())),  # the ISO week's Monday
         ("year", date(2026, 1, 1)),
     ]
     assert query(loaded, "SELECT count(*) FROM kpi_definitions") == [(19,)]
