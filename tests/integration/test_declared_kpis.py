@@ -272,3 +272,28 @@ def test_derived_customers_day_by_day_equal_one_run_over_the_range(tmp_path: Pat
         ("c1", date(2026, 1, 1), None),
         ("c2", date(2026, 1, 2), None),  # 01-03 + 2 = 01-05, not loaded
     ]
+
+
+def test_grains_and_a_fiscal_calendar_limit_and_shape_the_periods(tmp_path: Path, instance) -> None:
+    """grains: [day, quarter, year] computes only those; with fiscal years from February, 2026-01-05 is
+    in the quarter 2025-11-01 .. 2026-01-31 and the fiscal year 2025-02-01 .. 2026-01-31."""
+    path = shop_config(
+        tmp_path,
+        ["a,2026-01-05,c1,10", "b,2026-01-06,c2,5"],
+        calendar={"fiscal_year_start_month": 2},
+        grains=["year", "day", "quarter"],
+    )
+    outcomes = run_partitions(path, DAY1, DAY2, instance=instance)
+    assert all(outcome.success for outcome in outcomes), [outcome.error for outcome in outcomes]
+    rows = query(
+        tmp_path,
+        "SELECT grain, period_start, period_end, value, days_covered, is_complete FROM kpi_values "
+        "WHERE kpi_id = 'revenue' ORDER BY grain, period_start",
+    )
+    assert rows == [
+        ("day", DAY1, DAY1, 10.0, 1, True),
+        ("day", DAY2, DAY2, 5.0, 1, True),
+        # to date (01-06 is the latest loaded day); only 2 of its days loaded
+        ("quarter", date(2025, 11, 1), DAY2, 15.0, 2, False),
+        ("year", date(2025, 2, 1), DAY2, 15.0, 2, False),
+    ]
