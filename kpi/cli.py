@@ -47,18 +47,50 @@ def run(config_path: Path, first, last, single_run: bool) -> None:
 
 
 def _run(config_path: Path, first: date, last: date, single_run: bool = False):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     from kpi.runner import run_partitions
 
+    days = (last - first).days + 1
+    # Partitions done, rows loaded, time left: on a terminal, below the lines of the days done (a
+    # single run over the range is one step: a spinner and the time it has taken).
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("days, {task.fields[rows]:,} rows,"),
+        TimeElapsedColumn(),
+        TextColumn("elapsed,"),
+        TimeRemainingColumn(),
+        TextColumn("left"),
+        console=console,
+        transient=True,
+    )
+    task = progress.add_task("one run over the range" if single_run else "running", total=days, rows=0)
+
     def report(outcome) -> None:
+        progress.update(task, advance=outcome.days, rows=progress.tasks[0].fields["rows"] + outcome.rows)
         counts = [
             f"{outcome.quarantined} row(s) quarantined" if outcome.quarantined else "",
             f"{outcome.undated} row(s) without a usable date" if outcome.undated else "",
         ]
         note = f" ({', '.join(filter(None, counts))}: see table quarantine)" if any(counts) else ""
+        rows = f" {outcome.rows:,} rows" if outcome.rows else ""
         if outcome.success:
-            console.print(f"  {outcome.partition} [green]ok[/green]{escape(note)}", highlight=False)
+            progress.console.print(
+                f"  {outcome.partition} [green]ok[/green]{escape(rows)}{escape(note)}", highlight=False
+            )
         else:
-            console.print(
+            progress.console.print(
                 f"  {outcome.partition} [red]failed[/red]: {escape(outcome.error or '')}{escape(note)}",
                 highlight=False,
             )
@@ -81,13 +113,14 @@ def _run(config_path: Path, first: date, last: date, single_run: bool = False):
     )
     started = time.monotonic()
     try:
-        outcomes = run_partitions(config_path, first, last, on_outcome=report, single_run=single_run)
+        with progress:
+            outcomes = run_partitions(config_path, first, last, on_outcome=report, single_run=single_run)
     except (ConfigError, CannotStart) as error:
         _fail(str(error))
     failed = [outcome.partition for outcome in outcomes if not outcome.success]
     console.print(
-        f"{(last - first).days + 1} day(s) in {len(outcomes)} run(s), {time.monotonic() - started:.1f} s: "
-        f"{len(outcomes) - len(failed)} succeeded, {len(failed)} failed"
+        f"{days} day(s) in {len(outcomes)} run(s), {sum(outcome.rows for outcome in outcomes):,} rows loaded, "
+        f"{time.monotonic() - started:.1f} s: {len(outcomes) - len(failed)} succeeded, {len(failed)} failed"
         + (f" ({', '.join(failed)})" if failed else ""),
         highlight=False,
         markup=False,

@@ -40,6 +40,10 @@ class PartitionOutcome:
     """Source rows of the run's days that its checks quarantined (table quarantine)."""
     undated: int = 0
     """Source rows of no day (unreadable or future dates) the run found, quarantined with a null partition."""
+    days: int = 1
+    """The daily partitions the run covered."""
+    rows: int = 0
+    """Rows the run loaded into the dated entities' tables (loaded_partitions)."""
 
 
 def quarantined_rows(warehouse, run_id: str, dated_entities: list[str]) -> tuple[int, int]:
@@ -62,6 +66,24 @@ def quarantined_rows(warehouse, run_id: str, dated_entities: list[str]) -> tuple
     except sa.exc.DBAPIError:
         return 0, 0
     return int(of_days or 0), int(undated or 0)
+
+
+def loaded_rows(warehouse, run_id: str, dated_entities: list[str]) -> int:
+    """Rows the run `run_id` loaded into the dated entities' tables; 0 when unreadable."""
+    import sqlalchemy as sa
+
+    from kpi.warehouse import loaded_partitions
+
+    try:
+        with warehouse.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(sa.func.sum(loaded_partitions.c.row_count)).where(
+                    loaded_partitions.c.run_id == run_id, loaded_partitions.c.entity.in_(dated_entities)
+                )
+            ).scalar()
+    except sa.exc.DBAPIError:
+        return 0
+    return int(rows or 0)
 
 
 def _run_error(result: dg.ExecuteInProcessResult) -> str:
@@ -217,6 +239,7 @@ def run_partitions(
         ]
     else:
         runs = [(key, {"partition_key": key}) for key in keys]
+    dated = [name for name, entity in config.catalog.entities.items() if entity.is_dated]
     outcomes = []
     for label, selection in runs:
         result = job.execute_in_process(
@@ -227,11 +250,9 @@ def run_partitions(
             result.success,
             result.run_id,
             None if result.success else _run_error(result),
-            *quarantined_rows(
-                warehouse,
-                result.run_id,
-                [name for name, entity in config.catalog.entities.items() if entity.is_dated],
-            ),
+            *quarantined_rows(warehouse, result.run_id, dated),
+            days=len(keys) if single_run else 1,
+            rows=loaded_rows(warehouse, result.run_id, dated),
         )
         on_outcome(outcome)
         outcomes.append(outcome)

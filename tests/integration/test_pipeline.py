@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -169,12 +170,33 @@ def test_kpi_run_command_exits_non_zero_when_a_partition_fails(
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "1 succeeded, 0 failed" in ok.stdout
+    # The day's line and the summary count the rows loaded into the dated entities' tables.
+    [(loaded_rows,)] = query(
+        demo_config_path,
+        "SELECT (SELECT count(*) FROM revenue_transactions WHERE booked_on = $1) "
+        "+ (SELECT count(*) FROM expenses WHERE booked_on = $1) "
+        "+ (SELECT count(*) FROM survey_responses WHERE responded_on = $1)",
+        DEMO_END,
+    )
+    assert loaded_rows > 0
+    assert f"{DEMO_END} ok {loaded_rows:,} rows" in ok.stdout
+    assert f"1 day(s) in 1 run(s), {loaded_rows:,} rows loaded" in ok.stdout
     # The run shows in the persistent instance the UI opens.
     with dg.DagsterInstance.get() as instance:  # DAGSTER_HOME: the instance the UI opens
         runs = instance.get_runs()
     assert [(run.job_name, run.tags.get("dagster/partition")) for run in runs] == [
         ("kpi_pipeline", str(DEMO_END))
     ]
+    # On a terminal, a progress bar: days done of the range, rows, time elapsed and left.
+    on_terminal = subprocess.run(
+        [kpi_command, "run", "--config", demo_config_path, "--from", str(DEMO_END), "--to", str(DEMO_END)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TTY_COMPATIBLE": "1", "NO_COLOR": "1"},
+    )
+    assert on_terminal.returncode == 0, on_terminal.stdout + on_terminal.stderr
+    assert f"1/1 days, {loaded_rows:,} rows," in on_terminal.stdout
+    assert "elapsed," in on_terminal.stdout and "left" in on_terminal.stdout
 
     broken = demo_config_path.read_text().replace("hire_date", "hired")
     broken_path = demo_config_path.with_name("broken.yaml")
