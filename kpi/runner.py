@@ -104,6 +104,16 @@ def _run_error(result: dg.ExecuteInProcessResult) -> str:
     return "; ".join(messages) or "run failed"
 
 
+WRITTEN_BY_US = "telemetry:\n  enabled: false\n"
+OLD_EVENT_LOG = "  module: dagster._core.storage.event_log\n  class: ConsolidatedSqliteEventLogStorage\n"
+EVENT_LOG = "  module: pipelines.event_log\n  class: LocalEventLogStorage\n"
+# Dagster 1.13's offer for single-run backfills: one "materialization planned" event per asset and
+# run, not one per asset and day (thousands of writes before a long backfill starts). Its cost: a
+# failed single run does not mark each of its days failed in the UI (the run shows failed, and
+# loaded_partitions holds exactly the days loaded). Set for `kpi run --single-run` only.
+PLANNED_EVENTS_AS_RANGES = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+
+
 def dagster_home_for(config_path: Path | None) -> Path:
     """Where a config's run history lives: DAGSTER_HOME when set, else `.dagster/<config name>` beside
     the config (each config its own instance: the UI never shows one config's runs on another's
@@ -121,24 +131,31 @@ def ensure_dagster_home(config_path: Path | None = None) -> Path:
     has none.
 
     The written dagster.yaml keeps every run's events in one SQLite file (Dagster's default, a new
-    database per run, costs seconds of disk syncs per run), and lets one run at a time write the
-    warehouse: the nightly run and a backfill launched from the UI queue behind each other.
+    database per run, costs seconds of disk syncs per run) through `pipelines/event_log.py` (one
+    connection pool, WAL), and lets one run at a time write the warehouse: the nightly run and a
+    backfill launched from the UI queue behind each other. A dagster.yaml an earlier release wrote is
+    moved to the faster storage (same file, same tables); one a user wrote is left alone.
     """
     home = dagster_home_for(config_path)
     os.environ["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
+    if (
+        settings.exists()
+        and settings.read_text().startswith(WRITTEN_BY_US)
+        and OLD_EVENT_LOG in settings.read_text()
+    ):
+        settings.write_text(settings.read_text().replace(OLD_EVENT_LOG, EVENT_LOG))
     if not settings.exists():
         settings.write_text(
-            "telemetry:\n  enabled: false\n"
+            WRITTEN_BY_US +
             # One run at a time from the queue, and one warehouse step at a time across every run of
             # this instance, `kpi run`'s in-process runs included (the assets' pool `warehouse`).
             "concurrency:\n  runs:\n    max_concurrent_runs: 1\n  pools:\n    default_limit: 1\n"
             # A run worker that dies (killed, out of memory) is marked failed and frees its slots.
             "run_monitoring:\n  enabled: true\n  poll_interval_seconds: 30\n"
             "event_log_storage:\n"
-            "  module: dagster._core.storage.event_log\n"
-            "  class: ConsolidatedSqliteEventLogStorage\n"
+            f"{EVENT_LOG}"
             f"  config:\n    base_dir: {home / 'history'}\n"
         )
     return home
@@ -242,9 +259,18 @@ def run_partitions(
     dated = [name for name, entity in config.catalog.entities.items() if entity.is_dated]
     outcomes = []
     for label, selection in runs:
-        result = job.execute_in_process(
-            instance=instance, raise_on_error=False, run_config=QUIET_LOGS, **selection
-        )
+        previous = os.environ.get(PLANNED_EVENTS_AS_RANGES)
+        if single_run:
+            os.environ[PLANNED_EVENTS_AS_RANGES] = "true"
+        try:
+            result = job.execute_in_process(
+                instance=instance, raise_on_error=False, run_config=QUIET_LOGS, **selection
+            )
+        finally:
+            if previous is None:
+                os.environ.pop(PLANNED_EVENTS_AS_RANGES, None)
+            else:
+                os.environ[PLANNED_EVENTS_AS_RANGES] = previous
         outcome = PartitionOutcome(
             label,
             result.success,
