@@ -15,7 +15,7 @@ and period, its measures (numerator and denominator alike) computed over that va
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 
@@ -95,22 +95,177 @@ def span_measures(
     periods: pl.DataFrame,
     entity: Entity,
     measures: Sequence[Measure],
+    calendar: Calendar,
     dimension: str | None = None,
 ) -> pl.LazyFrame:
     """The span `measures` of a span entity's `snapshot` per period: PERIOD_KEY (with dimension_value
-    when `dimension` is given, one row per value of the snapshot) and one count column per measure."""
-    by = [] if dimension is None else [_dimension_value(dimension)]
-    frames = []
-    for grain, start, end in periods.select(PERIOD_KEY).unique(maintain_order=True).iter_rows():
-        aggregations = [measure.span_aggregation(entity, start, end) for measure in measures]
-        counted = snapshot.group_by(*by).agg(aggregations) if by else snapshot.select(aggregations)
-        frames.append(
-            counted.with_columns(grain=pl.lit(grain), period_start=pl.lit(start), period_end=pl.lit(end))
-        )
-    keys = PERIOD_KEY + ([DIMENSION_VALUE] if dimension else [])
-    if not frames:  # no period at all
+    when `dimension` is given, one row per value of the snapshot and period) and one count (Int64)
+    column per measure.
+
+    Every period at once, from counts of start and end dates (DESIGN.md's row rule, `Measure.
+    span_aggregation`, gives the same counts row by row; tests/unit/test_span_measures.py checks it).
+    For a period [s, e], with S(d) = rows started by d, E(d) = rows ended by d, M(d) = rows started
+    and ended by d, W = rows started on or after s and ended by e:
+    active on d = S(d) - M(d); active_at_start = active on s-1; active_at_end = active on e;
+    started = S(e) - S(s-1); ended = E(e) - E(s-1); retained = S(s-1) - E(e) + W;
+    ended_from_start = E(e) - W - M(s-1).
+    """
+    assert entity.span is not None, f"{entity.name} is not a span entity"
+    start_column, end_column = entity.span
+    wanted = periods.select(PERIOD_KEY).unique(maintain_order=True)
+    if wanted.is_empty():
         return _no_measures(periods, measures, dimension)
-    return pl.concat(frames).select(keys + [measure.name for measure in measures])
+    group = _dimension_value(dimension) if dimension else pl.lit("").alias(DIMENSION_VALUE)
+    conditions = {measure.where for measure in measures}
+    rows = snapshot.select(
+        pl.col(start_column).alias("start"),
+        pl.col(end_column).alias("end"),
+        group,
+        *(
+            (pl.sql_expr(where).fill_null(False) if where else pl.lit(True)).alias(f"where_{index}")
+            for index, where in enumerate(sorted(conditions, key=str))
+        ),
+    ).collect()
+    where_column = {where: f"where_{index}" for index, where in enumerate(sorted(conditions, key=str))}
+    groups = rows.select(DIMENSION_VALUE).unique()
+    if dimension is None:
+        groups = pl.DataFrame({DIMENSION_VALUE: [""]})
+    queries = wanted.join(groups, how="cross").with_columns(before=pl.col("period_start") - timedelta(days=1))
+    keys = [*PERIOD_KEY, DIMENSION_VALUE]
+    counted = queries.select(keys)
+    for where, column in where_column.items():
+        counts = _span_counts(rows.filter(pl.col(column)), queries, calendar)
+        s_before, s_end = pl.col("started_before"), pl.col("started_by_end")
+        e_before, e_end = pl.col("ended_before"), pl.col("ended_by_end")
+        m_before, m_end = pl.col("spanned_before"), pl.col("spanned_by_end")
+        within = pl.col("within")
+        formulas = {
+            "active_at_start": s_before - m_before,
+            "active_at_end": s_end - m_end,
+            "started": s_end - s_before,
+            "ended": e_end - e_before,
+            "retained": s_before - e_end + within,
+            "ended_from_start": e_end - within - m_before,
+        }
+        counted = counted.join(
+            counts.select(
+                *keys,
+                *(
+                    formulas[measure.agg].alias(measure.name)
+                    for measure in measures
+                    if measure.where == where
+                ),
+            ),
+            on=keys,
+            how="left",
+        )
+    names = [measure.name for measure in measures]
+    result = counted.select(keys + names).cast({name: pl.Int64() for name in names})  # type: ignore[arg-type]
+    return (result if dimension else result.drop(DIMENSION_VALUE)).lazy()
+
+
+def _counts_by(rows: pl.DataFrame, day: pl.Expr, name: str, queries: pl.DataFrame, on: str) -> pl.DataFrame:
+    """For each query (PERIOD_KEY, dimension_value, `on`: a day), the rows of its dimension value whose
+    `day` is on or before the query's day: a running count joined as of that day."""
+    running = (
+        rows.select(DIMENSION_VALUE, day.alias("day"))
+        .drop_nulls("day")
+        .group_by(DIMENSION_VALUE, "day")
+        .len()
+        .sort(DIMENSION_VALUE, "day")
+        .with_columns(pl.col("len").cast(pl.Int64()).cum_sum().over(DIMENSION_VALUE).alias(name))
+        .select(DIMENSION_VALUE, "day", name)
+        .sort("day")
+    )
+    return (
+        queries.sort(on)
+        .join_asof(
+            running,
+            left_on=on,
+            right_on="day",
+            by=DIMENSION_VALUE,
+            strategy="backward",
+            check_sortedness=False,  # both sorted just above
+        )
+        .select(*PERIOD_KEY, DIMENSION_VALUE, pl.col(name).fill_null(0))
+    )
+
+
+def _span_counts(rows: pl.DataFrame, queries: pl.DataFrame, calendar: Calendar) -> pl.DataFrame:
+    """S, E, M at each query's day before its start (`before`) and at its end, and W, per query (see
+    `span_measures`). `rows`: start, end (Date), dimension_value."""
+    keys = [*PERIOD_KEY, DIMENSION_VALUE]
+    spanned = pl.when(pl.col("end").is_not_null()).then(pl.max_horizontal("start", "end"))
+    counts = queries.select(keys)
+    for name, day, on in (
+        ("started_before", pl.col("start"), "before"),
+        ("started_by_end", pl.col("start"), "period_end"),
+        ("ended_before", pl.col("end"), "before"),
+        ("ended_by_end", pl.col("end"), "period_end"),
+        ("spanned_before", spanned, "before"),
+        ("spanned_by_end", spanned, "period_end"),
+    ):
+        counts = counts.join(_counts_by(rows, day, name, queries, on), on=keys, how="left")
+    return counts.join(_within(rows, queries, calendar), on=keys, how="left").with_columns(
+        pl.col("within").fill_null(0)
+    )
+
+
+def _within(rows: pl.DataFrame, queries: pl.DataFrame, calendar: Calendar) -> pl.DataFrame:
+    """W per query: rows started on or after its period_start and ended by its period_end. A row that
+    ends before it starts (which the gate keeps out of the warehouse) is counted one by one."""
+    ended = rows.filter(pl.col("end").is_not_null())
+    ordered = ended.filter(pl.col("end") >= pl.col("start"))
+    reversed_rows = ended.filter(pl.col("end") < pl.col("start"))
+    keys = [*PERIOD_KEY, DIMENSION_VALUE]
+    parts = []
+    for (grain,), grouped in queries.group_by("grain"):
+        if grain in GRAINS:
+            # A row inside a calendar period starts and ends in it: counted by its period and end day,
+            # joined as of each period's (possibly to-date) end.
+            inside = ordered.with_columns(period_start=calendar.truncate(pl.col("start"), grain)).filter(
+                calendar.truncate(pl.col("end"), grain) == pl.col("period_start")
+            )
+            running = (
+                inside.group_by(DIMENSION_VALUE, "period_start", "end")
+                .len()
+                .sort(DIMENSION_VALUE, "period_start", "end")
+                .with_columns(pl.col("len").cast(pl.Int64()).cum_sum().over(DIMENSION_VALUE, "period_start").alias("within"))
+                .select(DIMENSION_VALUE, "period_start", "end", "within")
+                .sort("end")
+            )
+            parts.append(
+                grouped.sort("period_end")
+                .join_asof(
+                    running,
+                    left_on="period_end",
+                    right_on="end",
+                    by=[DIMENSION_VALUE, "period_start"],
+                    strategy="backward",
+                    check_sortedness=False,  # both sorted just above
+                )
+                .select(*keys, pl.col("within").fill_null(0))
+            )
+            continue
+        # Other windows (an objective's period to date) share few starts: per start, the rows started
+        # on or after it, by end day.
+        for (period_start,), windows in grouped.group_by("period_start"):
+            started = ordered.filter(pl.col("start") >= period_start)
+            parts.append(_counts_by(started, pl.col("end"), "within", windows, "period_end"))
+    within = pl.concat(parts) if parts else queries.select(keys).with_columns(within=pl.lit(0))
+    if not reversed_rows.is_empty():
+        extra = (
+            queries.join(reversed_rows, on=DIMENSION_VALUE)
+            .filter(pl.col("start") >= pl.col("period_start"), pl.col("end") <= pl.col("period_end"))
+            .group_by(*PERIOD_KEY, DIMENSION_VALUE)
+            .len()
+        )
+        within = (
+            within.join(extra, on=[*PERIOD_KEY, DIMENSION_VALUE], how="left")
+            .with_columns(within=pl.col("within") + pl.col("len").fill_null(0))
+            .drop("len")
+        )
+    return within.with_columns(pl.col("within").cast(pl.Int64()))
 
 
 def _no_measures(periods: pl.DataFrame, measures: Sequence[Measure], dimension: str | None) -> pl.LazyFrame:
@@ -170,7 +325,9 @@ def period_measures(
                 flow_measures(entities[name], periods, entity, entity_measures, calendar, dimension)
             )
         else:
-            frames.append(span_measures(entities[name], periods, entity, entity_measures, dimension))
+            frames.append(
+                span_measures(entities[name], periods, entity, entity_measures, calendar, dimension)
+            )
     if dimension is None:
         joined = base
         for frame in frames:
