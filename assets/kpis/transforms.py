@@ -48,8 +48,9 @@ def flow_measures(
     dimension_value, String, when `dimension` is given) and one column per measure.
 
     Calendar periods group every row into its period by truncating its date (one pass per grain);
-    any other window filters the rows it spans. Without a dimension every period has a row (a period
-    without rows: sums and counts 0, means null); with one, a period has a row per value it has rows of.
+    other windows (an objective's period to each as-of day) are running totals from their start
+    (`_window_measures`). Without a dimension every period has a row (a period without rows: sums and
+    counts 0, means null); with one, a period has a row per value it has rows of.
     """
     date_column = entity.date_column
     assert date_column is not None, f"{entity.name} is not dated"
@@ -68,13 +69,9 @@ def flow_measures(
             .with_columns(grain=pl.lit(grain))
             .join(grain_periods.lazy().select(PERIOD_KEY), on=["grain", "period_start"])
         )
-    for grain, start, end in periods.filter(~pl.col("grain").is_in(GRAINS)).select(PERIOD_KEY).iter_rows():
-        window = rows.filter(pl.col(date_column).is_between(start, end))
-        parts.append(
-            (window.group_by(*by).agg(aggregations) if by else window.select(aggregations)).with_columns(
-                grain=pl.lit(grain), period_start=pl.lit(start), period_end=pl.lit(end)
-            )
-        )
+    windows = periods.filter(~pl.col("grain").is_in(GRAINS)).select(PERIOD_KEY).unique()
+    if not windows.is_empty():
+        parts.append(_window_measures(rows, windows, date_column, measures, dimension))
     names = [measure.name for measure in measures]
     keys = PERIOD_KEY + ([DIMENSION_VALUE] if dimension else [])
     wanted = periods.lazy().select(PERIOD_KEY)
@@ -88,6 +85,91 @@ def flow_measures(
         for measure in measures
         if measure.empty_value is not None
     )
+
+
+def _window_measures(
+    rows: pl.LazyFrame,
+    windows: pl.DataFrame,
+    date_column: str,
+    measures: Sequence[Measure],
+    dimension: str | None,
+) -> pl.LazyFrame:
+    """Flow measures over windows [period_start, period_end] (PERIOD_KEY; with a dimension, also
+    dimension_value) as running totals: the windows that share a start (an objective's, at every as-of
+    day) read its rows once, day by day, and each takes the totals as of its end. Sums and counts add
+    up; a mean is a running sum over a running count; a min or max a running min or max; a distinct
+    count counts each value on the first day it occurs from the start. A window without rows has
+    null measures (filled by the caller), and with a dimension only the values it has rows of."""
+    day = pl.col(date_column)
+    groups = [DIMENSION_VALUE] if dimension else []
+    keys = [*PERIOD_KEY, *groups]
+    parts = []
+    for (start,), same_start in windows.group_by("period_start"):
+        span = rows.filter(day.is_between(start, same_start["period_end"].max()))
+        if dimension:
+            span = span.with_columns(_dimension_value(dimension))
+        daily_parts: list[pl.Expr] = [pl.len().alias("rows_so_far")]
+        running: list[pl.Expr] = [pl.col("rows_so_far").cum_sum()]
+        finals: list[pl.Expr] = []
+        distinct: list[pl.LazyFrame] = []
+        for measure in measures:
+            name = measure.name
+            condition = pl.sql_expr(measure.where).fill_null(False) if measure.where else None
+            values = pl.sql_expr(measure.column) if measure.column else None
+            kept = values.filter(condition) if values is not None and condition is not None else values
+            if measure.agg == "count_distinct":
+                assert values is not None
+                present = values.is_not_null() & (condition if condition is not None else pl.lit(True))
+                distinct.append(
+                    span.filter(present)
+                    .group_by(*groups, values.alias("distinct_value"))
+                    .agg(day.min().alias("first_day"))
+                    .group_by(*groups, pl.col("first_day").alias(date_column))
+                    .agg(pl.len().cast(pl.Int64()).alias(name))
+                )
+                running.append(pl.col(name).fill_null(0).cum_sum())
+            elif measure.agg == "count":
+                if kept is None:  # rows: those meeting the condition
+                    counted = condition.sum() if condition is not None else pl.len()
+                else:  # the column's values that are not null
+                    counted = kept.count()
+                daily_parts.append(counted.cast(pl.Int64()).alias(name))
+                running.append(pl.col(name).cum_sum())
+            elif measure.agg == "sum":
+                daily_parts.append(kept.sum().alias(name))  # type: ignore[union-attr]
+                running.append(pl.col(name).cum_sum())
+            elif measure.agg == "mean":
+                daily_parts += [kept.sum().alias(f"{name}__sum"), kept.count().alias(f"{name}__count")]  # type: ignore[union-attr]
+                running += [pl.col(f"{name}__sum").cum_sum(), pl.col(f"{name}__count").cum_sum()]
+                finals.append(
+                    pl.when(pl.col(f"{name}__count") > 0)
+                    .then(pl.col(f"{name}__sum") / pl.col(f"{name}__count"))
+                    .alias(name)
+                )
+            else:  # min, max
+                daily_parts.append(getattr(kept, measure.agg)().alias(name))
+                running.append(getattr(pl.col(name), f"cum_{measure.agg}")().forward_fill())
+        daily = span.group_by(*groups, day).agg(daily_parts)
+        for frame in distinct:
+            daily = daily.join(frame, on=[*groups, date_column], how="left")
+        daily = daily.sort(*groups, date_column).with_columns(
+            (expression.over(groups) if groups else expression) for expression in running
+        )
+        queries = same_start.lazy()
+        if groups:
+            queries = queries.join(span.select(*groups).unique(), how="cross")
+        taken = queries.sort("period_end").join_asof(
+            daily.sort(date_column),
+            left_on="period_end",
+            right_on=date_column,
+            by=groups or None,
+            strategy="backward",
+            check_sortedness=False,  # both sorted just above
+        )
+        if groups:
+            taken = taken.filter(pl.col("rows_so_far") > 0)
+        parts.append(taken.with_columns(finals).select(*keys, *(measure.name for measure in measures)))
+    return pl.concat(parts, how="diagonal_relaxed")
 
 
 def span_measures(
@@ -230,7 +312,13 @@ def _within(rows: pl.DataFrame, queries: pl.DataFrame, calendar: Calendar) -> pl
                 inside.group_by(DIMENSION_VALUE, "period_start", "end")
                 .len()
                 .sort(DIMENSION_VALUE, "period_start", "end")
-                .with_columns(pl.col("len").cast(pl.Int64()).cum_sum().over(DIMENSION_VALUE, "period_start").alias("within"))
+                .with_columns(
+                    pl.col("len")
+                    .cast(pl.Int64())
+                    .cum_sum()
+                    .over(DIMENSION_VALUE, "period_start")
+                    .alias("within")
+                )
                 .select(DIMENSION_VALUE, "period_start", "end", "within")
                 .sort("end")
             )
