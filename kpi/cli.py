@@ -100,21 +100,23 @@ def _run(config_path: Path, first: date, last: date, single_run: bool = False):
     try:  # a bad config is its own one line, before anything else is said
         from kpi.config import load_config
 
-        load_config(config_path)
+        config = load_config(config_path)
     except ConfigError as error:
         _fail(str(error))
     home = ensure_dagster_home(config_path)
-    config = config_path.resolve()
+    resolved = config_path.resolve()
     console.print(
-        f"runs recorded in {home}; to see them: KPI_CONFIG={config} make ui "
-        f"(or DAGSTER_HOME={home} KPI_CONFIG={config} .venv/bin/dagster dev, from the repository root)",
+        f"runs recorded in {home}; to see them: KPI_CONFIG={resolved} make ui "
+        f"(or DAGSTER_HOME={home} KPI_CONFIG={resolved} .venv/bin/dagster dev, from the repository root)",
         highlight=False,
         markup=False,
     )
     started = time.monotonic()
     try:
         with progress:
-            outcomes = run_partitions(config_path, first, last, on_outcome=report, single_run=single_run)
+            outcomes = run_partitions(
+                config_path, first, last, on_outcome=report, single_run=single_run, config=config
+            )
     except (ConfigError, CannotStart) as error:
         _fail(str(error))
     failed = [outcome.partition for outcome in outcomes if not outcome.success]

@@ -236,6 +236,7 @@ def run_partitions(
     on_outcome: Callable[[PartitionOutcome], None] = lambda outcome: None,
     instance: dg.DagsterInstance | None = None,
     single_run: bool = False,
+    config: PipelineConfig | None = None,
 ) -> list[PartitionOutcome]:
     """Run the job for every partition of [first, last]: one run per day, in order, a failing day not
     stopping the rest; or, with single_run, one run over the whole range (much faster for a backfill,
@@ -244,7 +245,7 @@ def run_partitions(
     from pipelines.jobs import JOB_NAME
 
     config_path = config_path.resolve()
-    config = load_config(config_path)
+    config = config or load_config(config_path)  # (the caller's, when it has loaded the file already)
     keys = partition_keys(config, first, last)
     warehouse = open_warehouse(config)  # a missing variable or an unreachable warehouse: nothing starts
     os.environ[CONFIG_VARIABLE] = str(config_path)  # the same code location the UI loads
