@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import cast
 
 import polars as pl
 
@@ -54,20 +55,34 @@ def flow_measures(
     """
     date_column = entity.date_column
     assert date_column is not None, f"{entity.name} is not dated"
-    aggregations = [measure.aggregation() for measure in measures]
+    # Distinct counts from each value's days, counted on its first day in each period (one sort,
+    # then a pass per grain), not by hashing every row's value once per grain.
+    distinct = [measure for measure in measures if measure.agg == "count_distinct"]
+    aggregations = [measure.aggregation() for measure in measures if measure.agg != "count_distinct"]
     by = [] if dimension is None else [_dimension_value(dimension)]
+    groups = [DIMENSION_VALUE] if dimension else []
+    value_days = {measure.name: _value_days(rows, measure, date_column, by) for measure in distinct}
     parts = []
     for grain in GRAINS:
         grain_periods = periods.filter(pl.col("grain") == grain)
         if grain_periods.is_empty():
             continue
-        first, last = grain_periods["period_start"].min(), grain_periods["period_end"].max()
-        parts.append(
+        first = cast(date, grain_periods["period_start"].min())
+        last = cast(date, grain_periods["period_end"].max())
+        part = (
             rows.filter(pl.col(date_column).is_between(first, last))
             .group_by(calendar.truncate(pl.col(date_column), grain).alias("period_start"), *by)
-            .agg(aggregations)
-            .with_columns(grain=pl.lit(grain))
-            .join(grain_periods.lazy().select(PERIOD_KEY), on=["grain", "period_start"])
+            .agg(aggregations or [pl.len().alias("rows_in_period")])
+        )
+        for measure in distinct:
+            counted = _first_days_per_period(value_days[measure.name], calendar, grain, first, last, groups)
+            part = part.join(
+                counted.rename({"values": measure.name}), on=["period_start", *groups], how="left"
+            ).with_columns(pl.col(measure.name).fill_null(0))
+        parts.append(
+            part.with_columns(grain=pl.lit(grain)).join(
+                grain_periods.lazy().select(PERIOD_KEY), on=["grain", "period_start"]
+            )
         )
     windows = periods.filter(~pl.col("grain").is_in(GRAINS)).select(PERIOD_KEY).unique()
     if not windows.is_empty():
@@ -84,6 +99,45 @@ def flow_measures(
         pl.col(measure.name).fill_null(measure.empty_value)
         for measure in measures
         if measure.empty_value is not None
+    )
+
+
+def _value_days(rows: pl.LazyFrame, measure: Measure, date_column: str, by: list[pl.Expr]) -> pl.LazyFrame:
+    """(dimension_value,) value, day: each distinct non-null value of a count_distinct measure on each
+    day it occurs (rows meeting its `where`), sorted by value and day; computed once, read per grain."""
+    values = pl.sql_expr(measure.column)  # type: ignore[arg-type]
+    present = values.is_not_null()
+    if measure.where:
+        present = present & pl.sql_expr(measure.where).fill_null(False)
+    groups = [DIMENSION_VALUE] if by else []
+    return (
+        rows.filter(present)
+        .select(*by, values.alias("value"), pl.col(date_column).alias("day"))
+        .unique()
+        .sort(*groups, "value", "day")
+        .collect()
+        .lazy()
+    )
+
+
+def _first_days_per_period(
+    value_days: pl.LazyFrame, calendar: Calendar, grain: str, first: date, last: date, groups: list[str]
+) -> pl.LazyFrame:
+    """(period_start, dimension_value?) -> values: the distinct values of each period of `grain`
+    between first and last, each counted on its first day in the period (the rows are sorted by value
+    and day, so that is where its period differs from the row before's, or a new value starts)."""
+    period = calendar.truncate(pl.col("day"), grain).alias("period_start")  # type: ignore[arg-type]  # a grain of GRAINS
+    starts_anew = (pl.col("value") != pl.col("value").shift(1)) | (
+        pl.col("period_start") != pl.col("period_start").shift(1)
+    )
+    for group in groups:
+        starts_anew = starts_anew | (pl.col(group) != pl.col(group).shift(1))
+    return (
+        value_days.filter(pl.col("day").is_between(first, last))
+        .with_columns(period)
+        .filter(starts_anew.fill_null(True))
+        .group_by("period_start", *groups)
+        .agg(pl.len().cast(pl.Int64()).alias("values"))
     )
 
 
