@@ -10,18 +10,24 @@ waiting for the disk; a power cut may lose the last events of the run history, n
 the warehouse's loaded_partitions stays the record of what was loaded). Every query, table and
 migration is Dagster's own.
 
+Run logs are followed by polling (Dagster's SqlPollingEventWatcher, as its PostgreSQL storage does):
+Dagster's SQLite storage learns of new events from the database file changing on disk, which a WAL
+database with connections held open does only at checkpoints, so the UI's live run logs would stall.
+
 `kpi/runner.py` writes it into the dagster.yaml of each config's local instance; a team instance
 (examples/dagster.yaml) keeps its events in PostgreSQL instead.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
+from dagster._core.storage.event_log.polling_event_watcher import SqlPollingEventWatcher
 from dagster._serdes import ConfigurableClassData
 
 BUSY_TIMEOUT_SECONDS = 30  # a writer waits this long for another process's write (Dagster's own value)
@@ -31,6 +37,8 @@ class LocalEventLogStorage(ConsolidatedSqliteEventLogStorage):
     """ConsolidatedSqliteEventLogStorage with one pooled engine, WAL and synchronous=NORMAL."""
 
     _engine: sa.Engine | None = None
+    _engine_lock = threading.Lock()
+    _event_watcher: SqlPollingEventWatcher | None = None
 
     @classmethod
     def from_config_value(
@@ -39,27 +47,46 @@ class LocalEventLogStorage(ConsolidatedSqliteEventLogStorage):
         return cls(inst_data=inst_data, **config_value)
 
     def _pooled_engine(self) -> sa.Engine:
-        if self._engine is None:
-            engine = sa.create_engine(
-                self._conn_string, connect_args={"timeout": BUSY_TIMEOUT_SECONDS}, pool_size=1, max_overflow=4
-            )
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = self._new_engine()
+            return self._engine
 
-            @sa.event.listens_for(engine, "connect")
-            def _journal(dbapi_connection: Any, _record: Any) -> None:
-                cursor = dbapi_connection.cursor()
-                cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA synchronous=NORMAL")
-                cursor.close()
+    def _new_engine(self) -> sa.Engine:
+        # The webserver serves requests from many threads: a pool that grows with them (SQLite
+        # connections are cheap; the file, not the pool, serializes writers).
+        engine = sa.create_engine(
+            self._conn_string, connect_args={"timeout": BUSY_TIMEOUT_SECONDS}, pool_size=2, max_overflow=30
+        )
 
-            self._engine = engine
-        return self._engine
+        @sa.event.listens_for(engine, "connect")
+        def _journal(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
 
     @contextmanager
     def _connect(self) -> Iterator[sa.Connection]:  # type: ignore[override]
         with self._pooled_engine().connect() as connection, connection.begin():
             yield connection
 
+    def watch(self, run_id: str, cursor: str | None, callback: Any) -> None:
+        """Follow a run's new events by polling the database (see the module's docstring)."""
+        if self._event_watcher is None:
+            self._event_watcher = SqlPollingEventWatcher(self)
+        self._event_watcher.watch_run(run_id, cursor, callback)
+
+    def end_watch(self, run_id: str, handler: Any) -> None:
+        if self._event_watcher is not None:
+            self._event_watcher.unwatch_run(run_id, handler)
+
     def dispose(self) -> None:
+        if self._event_watcher is not None:
+            self._event_watcher.close()
+            self._event_watcher = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None

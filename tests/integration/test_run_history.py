@@ -76,3 +76,24 @@ def test_a_run_history_an_earlier_release_wrote_moves_to_the_pooled_event_log(
     (home / "dagster.yaml").write_text(own)
     ensure_dagster_home()
     assert (home / "dagster.yaml").read_text() == own
+
+
+def test_a_run_followed_live_sees_the_events_another_process_writes(dagster_home: Path) -> None:
+    """The UI follows a run's logs while the run writes them from another process: the pooled WAL
+    event log must not hide new events until a checkpoint."""
+    import time
+    import uuid
+
+    seen: list[str] = []
+    run_id = str(uuid.uuid4())
+    with dg.DagsterInstance.get() as watching, dg.DagsterInstance.from_ref(watching.get_ref()) as writing:
+        watching.event_log_storage.watch(
+            run_id, None, lambda entry, _cursor: seen.append(entry.dagster_event.message)
+        )
+        for number in range(3):
+            writing.report_engine_event(f"event {number}", run_id=run_id, job_name="kpi_pipeline")
+        deadline = time.monotonic() + 10
+        while len(seen) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        followed = list(seen)  # while both are open, as the UI and a running run are
+    assert followed == ["event 0", "event 1", "event 2"]
