@@ -242,27 +242,66 @@ class Warehouse:
         return self.read(statement, entity.schema)
 
     def changed_span_days(self, entity: Entity, sources: Sequence[str], rows: pl.DataFrame) -> list[date]:
-        """The days whose periods a new snapshot of a span entity changes: the start and end dates of
-        the rows of `sources` that differ between the warehouse and `rows` (a row added or removed, or
-        its start or end moved: a backdated churn, a customer who bought again), among the days
-        kpi_values were already computed for (other days are computed when their run comes)."""
+        """The days whose periods a new snapshot of a span entity changes, among the days kpi_values
+        were already computed for (other days are computed when their run comes): comparing the rows
+        of `sources` in the warehouse with `rows` by source and key,
+        - a row added or removed, or with another value in a column other than its start and end (a
+          dimension, a column a `where` reads), changes every day from its start to its end (an open
+          end: every day after);
+        - a row whose start or end moved changes the days between the old and the new date (a
+          backdated termination: from it on; a derived customer who bought again after a churn day:
+          from that day on)."""
         assert entity.span is not None, f"{entity.name} is not a span entity"
         start, end = entity.span
-        columns = ["source", entity.key, start, end]
+        key = ["source", entity.key]
+        others = [column for column in entity.schema if column not in (entity.key, start, end)]
         table = entity_table(entity)
-        schema = {"source": pl.String(), **{name: entity.schema[name] for name in columns[1:]}}
+        schema = {"source": pl.String(), **entity.schema}
         old = self.read(
-            sa.select(*(table.c[name] for name in columns)).where(table.c.source.in_(list(sources))), schema
+            sa.select(*(table.c[name] for name in schema)).where(table.c.source.in_(list(sources))), schema
         )
-        new = rows.select(columns).cast(schema)  # type: ignore[arg-type]
-        changed = pl.concat(
+        new = rows.select(list(schema)).cast(schema)  # type: ignore[arg-type]
+        pairs = old.with_columns(in_old=pl.lit(True)).join(
+            new.with_columns(in_new=pl.lit(True)), on=key, how="full", coalesce=True, suffix="_new"
+        )
+        far = date(9999, 12, 31)
+        old_end, new_end = pl.col(end).fill_null(far), pl.col(f"{end}_new").fill_null(far)
+        same_others = pl.lit(True)
+        for column in others:
+            same_others = same_others & pl.col(column).eq_missing(pl.col(f"{column}_new"))
+        in_both = pl.col("in_old").fill_null(False) & pl.col("in_new").fill_null(False)
+        moved = in_both & same_others
+        intervals = pl.concat(
             [
-                old.join(new, on=columns, how="anti", nulls_equal=True),
-                new.join(old, on=columns, how="anti", nulls_equal=True),
+                pairs.filter(~moved).select(
+                    pl.min_horizontal(start, f"{start}_new").alias("first"),
+                    pl.max_horizontal(
+                        pl.when(pl.col("in_old").fill_null(False)).then(old_end),
+                        pl.when(pl.col("in_new").fill_null(False)).then(new_end),
+                    ).alias("last"),
+                ),
+                pairs.filter(moved & (pl.col(start) != pl.col(f"{start}_new"))).select(
+                    pl.min_horizontal(start, f"{start}_new").alias("first"),
+                    pl.max_horizontal(start, f"{start}_new").alias("last"),
+                ),
+                pairs.filter(moved & (old_end != new_end)).select(
+                    pl.min_horizontal(old_end, new_end).alias("first"),
+                    pl.max_horizontal(old_end, new_end).alias("last"),
+                ),
             ]
+        ).drop_nulls()
+        if intervals.is_empty():
+            return []
+        computed = pl.DataFrame({"day": self.loaded_days(KPI_VALUES_DAYS)}, schema={"day": pl.Date()})
+        # Each computed day is changed when the latest interval starting on or before it reaches it.
+        reach = (
+            intervals.group_by("first")
+            .agg(pl.col("last").max())
+            .sort("first")
+            .with_columns(pl.col("last").cum_max())
         )
-        days = set(changed[start].drop_nulls()) | set(changed[end].drop_nulls())
-        return sorted(days & set(self.loaded_days(KPI_VALUES_DAYS)))
+        changed = computed.sort("day").join_asof(reach, left_on="day", right_on="first", strategy="backward")
+        return changed.filter(pl.col("last") >= pl.col("day"))["day"].to_list()
 
     def customer_purchase_days(self, sources: Sequence[str]) -> pl.DataFrame:
         """One row per source and customer of the revenue transactions of `sources` with a customer

@@ -297,3 +297,62 @@ def test_grains_and_a_fiscal_calendar_limit_and_shape_the_periods(tmp_path: Path
         ("quarter", date(2025, 11, 1), DAY2, 15.0, 2, False),
         ("year", date(2025, 2, 1), DAY2, 15.0, 2, False),
     ]
+
+
+def hr_config(directory: Path, employees: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "employees.csv").write_text("id,hired,left,department,kind\n" + employees)
+    return write_config(
+        directory,
+        {
+            "start_date": "2026-01-01",
+            "warehouse": "duckdb:///warehouse.duckdb",
+            "grains": ["day", "month"],
+            "sources": [
+                {
+                    "name": "hr",
+                    "connector": "files",
+                    "options": {"path": "employees.csv"},
+                    "entity": "employees",
+                    "columns": {
+                        "employee_id": "id",
+                        "hired_on": "hired",
+                        "terminated_on": "left",
+                        "department": "department",
+                        "termination_type": "kind",
+                    },
+                }
+            ],
+        },
+    )
+
+
+def test_a_backdated_termination_recomputes_every_day_since(tmp_path: Path, instance) -> None:
+    """The HR snapshot of 01-20 says e1 left on 01-12: headcount of 01-12 .. 01-19, published with e1,
+    is recomputed without, as one run over the range with that snapshot gives."""
+    before = "e1,2025-06-01,,ops,\ne2,2025-06-01,,ops,\n"
+    after = "e1,2025-06-01,2026-01-12,ops,voluntary\ne2,2025-06-01,,ops,\n"
+    nightly = hr_config(tmp_path / "nightly", before)
+    for day in range(10, 20):  # 01-10 .. 01-19 with e1 employed
+        [outcome] = run_partitions(nightly, date(2026, 1, day), date(2026, 1, day), instance=instance)
+        assert outcome.success, outcome.error
+    (tmp_path / "nightly" / "employees.csv").write_text("id,hired,left,department,kind\n" + after)
+    [outcome] = run_partitions(nightly, date(2026, 1, 20), date(2026, 1, 20), instance=instance)
+    assert outcome.success, outcome.error
+    at_once = hr_config(tmp_path / "at_once", after)
+    [outcome] = run_partitions(
+        at_once, date(2026, 1, 10), date(2026, 1, 20), instance=instance, single_run=True
+    )
+    assert outcome.success, outcome.error
+    sql = (
+        "SELECT kpi_id, grain, period_start, value FROM kpi_values "
+        "WHERE kpi_id IN ('headcount', 'terminations') ORDER BY ALL"
+    )
+    assert query(tmp_path / "nightly", sql) == query(tmp_path / "at_once", sql)
+    headcount = dict(
+        query(
+            tmp_path / "nightly",
+            "SELECT period_start, value FROM kpi_values WHERE kpi_id = 'headcount' AND grain = 'day'",
+        )
+    )
+    assert headcount[date(2026, 1, 11)] == 2.0 and headcount[date(2026, 1, 12)] == 1.0  # e1 left on 01-12
