@@ -92,9 +92,16 @@ def build_kpi_values_asset(
                 rows,
                 computed.periods,
                 # a period after the latest loaded day is not in the warehouse: nothing to refresh there
-                following_periods(rows, config.reporting_calendar).filter(
-                    pl.col("period_start") <= computed.latest
-                ),
+                pl.concat(
+                    [
+                        following_periods(rows, config.reporting_calendar),
+                        # a value gone from a period: the periods after it have nothing to compare with
+                        following_periods(
+                            computed.vanished.with_columns(is_complete=pl.lit(False)),
+                            config.reporting_calendar,
+                        ),
+                    ]
+                ).filter(pl.col("period_start") <= computed.latest),
                 context.run_id,
                 datetime.now(UTC),
                 computed.days,

@@ -64,6 +64,9 @@ class ComputedValues:
     """The days computed for: the run's, and earlier days whose rows changed since (recorded as such)."""
     latest: date
     """The latest loaded day: periods after it cannot be in the warehouse yet."""
+    vanished: pl.DataFrame
+    """kpi_values rows of the recomputed periods that the recomputation no longer has (a dimension
+    value whose rows all moved away): the periods comparing themselves with them lose that value."""
 
 
 def compute_kpi_values(
@@ -91,7 +94,13 @@ def compute_kpi_values(
         log(f"kpi {kpi_id} skipped: no source provides {', '.join(missing)}")
     run_days = days_between(first_day, last_day)
     rows = kpi_rows_over(warehouse, config, periods, kpis, run_days)
-    rows = attach_previous_values(
-        rows, read_kpi_values(warehouse, compared_periods(periods, calendar)), calendar
+    recomputed = periods.select("grain", "period_start")
+    # What the warehouse holds for the periods compared with, but not for those recomputed now: their
+    # rows are about to be replaced, and a value they no longer have must not be compared with.
+    known = read_kpi_values(warehouse, compared_periods(periods, calendar)).join(
+        recomputed, on=["grain", "period_start"], how="anti"
     )
-    return ComputedValues(rows, periods, sorted({*run_days, *stale}), latest)
+    rows = attach_previous_values(rows, known, calendar)
+    key = ["kpi_id", "grain", "period_start", "dimension", "dimension_value"]
+    vanished = read_kpi_values(warehouse, recomputed).join(rows.select(key), on=key, how="anti")
+    return ComputedValues(rows, periods, sorted({*run_days, *stale}), latest, vanished)

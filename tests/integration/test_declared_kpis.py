@@ -356,3 +356,46 @@ def test_a_backdated_termination_recomputes_every_day_since(tmp_path: Path, inst
         )
     )
     assert headcount[date(2026, 1, 11)] == 2.0 and headcount[date(2026, 1, 12)] == 1.0  # e1 left on 01-12
+
+
+def test_a_dimension_value_moved_out_of_a_period_leaves_nothing_to_compare_with(
+    tmp_path: Path, instance
+) -> None:
+    """x1, the only sale of region west in February, is restated to March 5: February loses its west
+    row, so March's west row (recomputed now) and a later period comparing with February have no
+    previous value from it, never the stale 50."""
+    region = {"revenue_transactions": {"dimensions": {"region": "str"}}}
+    revenue_by_region = [
+        {
+            "id": "revenue",
+            "name": "Revenue",
+            "numerator": "revenue",
+            "unit": "currency",
+            "direction": "higher_is_better",
+            "dimensions": ["region"],
+        }
+    ]
+    rows = ["x1,2026-02-10,c1,50,west", "x2,2026-02-11,c2,70,east", "x3,2026-03-05,c3,30,east"]
+    path = shop_config(tmp_path, [], entities=region, kpis=revenue_by_region)
+    data = yaml.safe_load(path.read_text())
+    data["sources"][0]["columns"]["region"] = "region"
+    path.write_text(yaml.safe_dump(data))
+
+    def sales(lines: list[str]) -> None:
+        (tmp_path / "sales.csv").write_text(
+            "id,day,customer,total,region\n" + "".join(f"{line}\n" for line in lines)
+        )
+
+    sales(rows)
+    run_partitions(path, date(2026, 2, 1), date(2026, 2, 28), instance=instance, single_run=True)
+    [outcome] = run_partitions(path, date(2026, 3, 5), date(2026, 3, 5), instance=instance)
+    assert outcome.success, outcome.error
+    march = "SELECT dimension_value, value, previous_value FROM kpi_values WHERE kpi_id = 'revenue' AND grain = 'month' AND period_start = '2026-03-01' ORDER BY 1"
+    assert query(tmp_path, march) == [("", 30.0, 120.0), ("east", 30.0, 70.0)]  # no west row in March yet
+
+    sales(["x1,2026-03-05,c1,50,west", *rows[1:]])  # restated into March
+    [outcome] = run_partitions(path, date(2026, 3, 5), date(2026, 3, 5), instance=instance)
+    assert outcome.success, outcome.error
+    february = "SELECT dimension_value, value FROM kpi_values WHERE kpi_id = 'revenue' AND grain = 'month' AND period_start = '2026-02-01' ORDER BY 1"
+    assert query(tmp_path, february) == [("", 70.0), ("east", 70.0)]
+    assert query(tmp_path, march) == [("", 80.0, 70.0), ("east", 30.0, 70.0), ("west", 50.0, None)]
