@@ -153,6 +153,26 @@ def _native_outcome(
 ) -> ExpectationOutcome | None:
     """The outcome of one core expectation over `frame`, as GX would report it; None when the spec is
     not one the native engine evaluates (then GX does)."""
+    try:
+        return _native(frame, spec, parameters)
+    except pl.exceptions.PolarsError:  # values Polars will not compare as given: GX says what it does
+        return None
+
+
+def _same_kind(dtype: pl.DataType, values: list[Any]) -> bool:
+    """Whether `values` compare with a column of `dtype` as GX compares them (otherwise GX decides)."""
+    if dtype == pl.String():
+        return all(isinstance(value, str) for value in values)
+    if dtype == pl.Date():
+        return all(isinstance(value, date) and not isinstance(value, datetime) for value in values)
+    if dtype.is_numeric():
+        return all(isinstance(value, int | float) and not isinstance(value, bool) for value in values)
+    return False
+
+
+def _native(
+    frame: pl.DataFrame, spec: dict[str, Any], parameters: dict[str, Any]
+) -> ExpectationOutcome | None:
     kind = spec["type"]
     kwargs = {key: value for key, value in spec.items() if key != "type"}
     if kind not in NATIVE or set(kwargs) - _NATIVE_ARGUMENTS:
@@ -166,7 +186,11 @@ def _native_outcome(
     condition = kwargs.get("row_condition")
     if condition:
         match = _EQUALS_CONDITION.match(condition) if isinstance(condition, str) else None
-        if match is None or match.group(1) not in frame.columns:
+        if (
+            match is None
+            or match.group(1) not in frame.columns
+            or frame.schema[match.group(1)] != pl.String()
+        ):
             return None
         key, value = match.groups()
         considered = pl.col(key).cast(pl.String()) == value
@@ -185,7 +209,7 @@ def _native_outcome(
             unexpected = considered & missing
         elif kind == "expect_column_values_to_be_in_set":
             allowed = _resolve(kwargs["value_set"], parameters)
-            if allowed is None:
+            if allowed is None or not _same_kind(frame.schema[column], list(allowed)):
                 return None
             unexpected = considered & ~missing & ~pl.col(column).is_in(list(allowed))
         else:
@@ -193,6 +217,9 @@ def _native_outcome(
                 _resolve(kwargs.get("min_value"), parameters),
                 _resolve(kwargs.get("max_value"), parameters),
             )
+            bounds = [bound for bound in (lowest, highest) if bound is not None]
+            if not frame.schema[column].is_numeric() or not _same_kind(frame.schema[column], bounds):
+                return None
             outside = pl.lit(False)
             if lowest is not None:
                 outside = outside | (pl.col(column) < lowest)

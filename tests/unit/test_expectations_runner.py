@@ -180,3 +180,26 @@ def test_the_engines_agree_on_the_boundaries() -> None:
         "1 unexpected of 4",
         [1],
     )
+
+
+def test_a_sources_own_expectation_of_another_kind_than_its_column_goes_to_gx() -> None:
+    """Bounds as text on a date column, text in a set for numbers, a condition on a number column:
+    the native engine does not guess; GX decides, as it did before the native engine existed."""
+    frame = pl.DataFrame({"day": [DAYS[0], DAYS[3]], "score": [5, 7], "n": [5, 6]})
+    suite = [
+        {
+            "type": "expect_column_values_to_be_between",
+            "column": "day",
+            "min_value": "2026-01-01",
+            "max_value": "2026-01-02",
+        },
+        {"type": "expect_column_values_to_be_in_set", "column": "score", "value_set": ["5", "7"]},
+        {
+            "type": "expect_column_values_to_be_between",
+            "column": "score",
+            "max_value": 6,
+            "row_condition": 'n=="5"',
+            "condition_parser": "pandas",
+        },
+    ]
+    assert comparable(validate(frame, "own", suite)) == comparable(validate(frame, "own", suite, engine="gx"))
