@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from kpi import bulk
 from kpi.entities import BUILT_IN_ENTITIES, Entity
-from kpi.migrations import upgrade
+from kpi.migrations import schema_lock, upgrade
 from kpi.schema import ENTITY_TABLES, entity_table, frame_schema, kpi_values, loaded_partitions, quarantine
 
 # The tables live in kpi/schema.py; the names the pipeline imports from here stay.
@@ -91,8 +91,12 @@ class Warehouse:
         if (url, ()) not in _TABLES_CREATED:
             upgrade(self.engine)
             _TABLES_CREATED.add((url, ()))
-        for table in declared:
-            self._create_or_extend(table)
+        if declared:
+            # Two processes starting on a new config at once (`kpi run` and a run the daemon launched)
+            # take turns, as for migrations: the second finds the table made.
+            with self.engine.connect() as connection, schema_lock(connection):
+                for table in declared:
+                    self._create_or_extend(table)
         _TABLES_CREATED.add(key)
 
     def _create_or_extend(self, table: sa.Table) -> None:

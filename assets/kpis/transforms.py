@@ -547,11 +547,17 @@ def compute_kpi_rows(
         if not with_dimensions:
             continue
         for dimension in dict.fromkeys(d for kpi in members for d in kpi.dimensions):
-            users = [kpi for kpi in members if dimension in kpi.dimensions]
-            measures = period_measures(
-                entities, periods, catalog.measures_of(users), catalog, calendar, days, dimension
-            )
-            parts.append(kpi_values(measures, users, dimension))
+            # KPIs over the same entities share a pass; a KPI's values of a dimension are those of
+            # its own entities' rows, never of another KPI's entity.
+            by_inputs: dict[tuple[str, ...], list[KpiDefinition]] = {}
+            for kpi in members:
+                if dimension in kpi.dimensions:
+                    by_inputs.setdefault(tuple(sorted(kpi.inputs)), []).append(kpi)
+            for users in by_inputs.values():
+                measures = period_measures(
+                    entities, periods, catalog.measures_of(users), catalog, calendar, days, dimension
+                )
+                parts.append(kpi_values(measures, users, dimension))
     if not parts:
         return pl.DataFrame(schema=KPI_VALUE_SCHEMA)
     return pl.concat(parts)
