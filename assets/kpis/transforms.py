@@ -15,6 +15,7 @@ and period, its measures (numerator and denominator alike) computed over that va
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import cast
 
@@ -58,21 +59,41 @@ def flow_measures(
     # Distinct counts from each value's days, counted on its first day in each period (one sort,
     # then a pass per grain), not by hashing every row's value once per grain.
     distinct = [measure for measure in measures if measure.agg == "count_distinct"]
-    aggregations = [measure.aggregation() for measure in measures if measure.agg != "count_distinct"]
     by = [] if dimension is None else [_dimension_value(dimension)]
     groups = [DIMENSION_VALUE] if dimension else []
     value_days = {measure.name: _value_days(rows, measure, date_column, by) for measure in distinct}
     parts = []
+    calendar_periods = periods.filter(pl.col("grain").is_in(GRAINS))
+    daily = None
+    if not calendar_periods.is_empty():
+        # One pass over the rows: per day (and value) partials, which every grain rolls up.
+        pieces = [_daily_parts(measure) for measure in measures if measure.agg != "count_distinct"]
+        first_day = cast(date, calendar_periods["period_start"].min())
+        last_day = cast(date, calendar_periods["period_end"].max())
+        daily = (
+            rows.filter(pl.col(date_column).is_between(first_day, last_day))
+            .group_by(pl.col(date_column).alias("day"), *by)
+            .agg(pl.len().alias("rows_in_period"), *(part for piece in pieces for part in piece.partials))
+            .collect()
+            .lazy()
+        )
+        rollups = [
+            getattr(pl.col(column), combine)().alias(column)
+            for piece in pieces
+            for column, combine in piece.combine.items()
+        ]
+        finals = [piece.final for piece in pieces]
     for grain in GRAINS:
         grain_periods = periods.filter(pl.col("grain") == grain)
-        if grain_periods.is_empty():
+        if grain_periods.is_empty() or daily is None:
             continue
         first = cast(date, grain_periods["period_start"].min())
         last = cast(date, grain_periods["period_end"].max())
         part = (
-            rows.filter(pl.col(date_column).is_between(first, last))
-            .group_by(calendar.truncate(pl.col(date_column), grain).alias("period_start"), *by)
-            .agg(aggregations or [pl.len().alias("rows_in_period")])
+            daily.filter(pl.col("day").is_between(first, last))
+            .group_by(calendar.truncate(pl.col("day"), grain).alias("period_start"), *groups)
+            .agg(pl.col("rows_in_period").sum(), *rollups)
+            .with_columns(finals)
         )
         for measure in distinct:
             counted = _first_days_per_period(value_days[measure.name], calendar, grain, first, last, groups)
@@ -141,6 +162,40 @@ def _first_days_per_period(
     )
 
 
+@dataclass(frozen=True)
+class _DailyParts:
+    """A flow measure (not a distinct count) as per-day partial columns, how the partials of several
+    days combine ("sum", "min" or "max", by column), and the measure from the combined partials."""
+
+    partials: list[pl.Expr]
+    combine: dict[str, str]
+    final: pl.Expr
+
+
+def _daily_parts(measure: Measure) -> _DailyParts:
+    """Sums and counts add up over days; a mean is a sum over a count; a min or max is the min or max
+    of the days' (SQL semantics: nulls skipped, an empty filter giving 0 or null as the measure would)."""
+    name = measure.name
+    condition = pl.sql_expr(measure.where).fill_null(False) if measure.where else None
+    values = pl.sql_expr(measure.column) if measure.column else None
+    kept = values.filter(condition) if values is not None and condition is not None else values
+    if measure.agg == "count":
+        rows_met = condition.sum() if condition is not None else pl.len()
+        counted = rows_met if kept is None else kept.count()  # rows, or the column's values not null
+        return _DailyParts([counted.cast(pl.Int64()).alias(name)], {name: "sum"}, pl.col(name))
+    assert kept is not None, f"{name}: {measure.agg} needs a column"
+    if measure.agg == "sum":
+        return _DailyParts([kept.sum().alias(name)], {name: "sum"}, pl.col(name))
+    if measure.agg == "mean":
+        total, count = f"{name}__sum", f"{name}__count"
+        return _DailyParts(
+            [kept.sum().alias(total), kept.count().cast(pl.Int64()).alias(count)],
+            {total: "sum", count: "sum"},
+            pl.when(pl.col(count) > 0).then(pl.col(total) / pl.col(count)).alias(name),
+        )
+    return _DailyParts([getattr(kept, measure.agg)().alias(name)], {name: measure.agg}, pl.col(name))
+
+
 def _window_measures(
     rows: pl.LazyFrame,
     windows: pl.DataFrame,
@@ -168,41 +223,26 @@ def _window_measures(
         distinct: list[pl.LazyFrame] = []
         for measure in measures:
             name = measure.name
-            condition = pl.sql_expr(measure.where).fill_null(False) if measure.where else None
-            values = pl.sql_expr(measure.column) if measure.column else None
-            kept = values.filter(condition) if values is not None and condition is not None else values
             if measure.agg == "count_distinct":
-                assert values is not None
-                present = values.is_not_null() & (condition if condition is not None else pl.lit(True))
+                condition = pl.sql_expr(measure.where).fill_null(False) if measure.where else pl.lit(True)
+                values = pl.sql_expr(measure.column)  # type: ignore[arg-type]
                 distinct.append(
-                    span.filter(present)
+                    span.filter(values.is_not_null() & condition)
                     .group_by(*groups, values.alias("distinct_value"))
                     .agg(day.min().alias("first_day"))
                     .group_by(*groups, pl.col("first_day").alias(date_column))
                     .agg(pl.len().cast(pl.Int64()).alias(name))
                 )
                 running.append(pl.col(name).fill_null(0).cum_sum())
-            elif measure.agg == "count":
-                if kept is None:  # rows: those meeting the condition
-                    counted = condition.sum() if condition is not None else pl.len()
-                else:  # the column's values that are not null
-                    counted = kept.count()
-                daily_parts.append(counted.cast(pl.Int64()).alias(name))
-                running.append(pl.col(name).cum_sum())
-            elif measure.agg == "sum":
-                daily_parts.append(kept.sum().alias(name))  # type: ignore[union-attr]
-                running.append(pl.col(name).cum_sum())
-            elif measure.agg == "mean":
-                daily_parts += [kept.sum().alias(f"{name}__sum"), kept.count().alias(f"{name}__count")]  # type: ignore[union-attr]
-                running += [pl.col(f"{name}__sum").cum_sum(), pl.col(f"{name}__count").cum_sum()]
-                finals.append(
-                    pl.when(pl.col(f"{name}__count") > 0)
-                    .then(pl.col(f"{name}__sum") / pl.col(f"{name}__count"))
-                    .alias(name)
-                )
-            else:  # min, max
-                daily_parts.append(getattr(kept, measure.agg)().alias(name))
-                running.append(getattr(pl.col(name), f"cum_{measure.agg}")().forward_fill())
+                continue
+            parts_of = _daily_parts(measure)
+            daily_parts += parts_of.partials
+            for column, combine in parts_of.combine.items():
+                if combine == "sum":
+                    running.append(pl.col(column).cum_sum())
+                else:  # a running min or max; a day without a value keeps the days' before
+                    running.append(getattr(pl.col(column), f"cum_{combine}")().forward_fill())
+            finals.append(parts_of.final)
         daily = span.group_by(*groups, day).agg(daily_parts)
         for frame in distinct:
             daily = daily.join(frame, on=[*groups, date_column], how="left")
