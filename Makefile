@@ -38,10 +38,13 @@ ui: $(STAMP)
 	KPI_CONFIG=$(KPI_CONFIG) DAGSTER_HOME=$$($(BIN)/python -m kpi.runner $(KPI_CONFIG)) $(BIN)/dagster dev
 
 ## benchmarks: all KPIs at every grain three ways (the project, DuckDB SQL, pandas) at 1M and 10M
-## transactions, the data-quality checks on a 1,000,000-row day, the warehouse loads (docs/benchmarks.md)
+## transactions, kpi run (a 365-day backfill vs one day; a nightly day after 30 vs 730 days), the
+## data-quality checks on a 1,000,000-row day, the warehouse loads (docs/benchmarks.md)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_kpis.py --transactions 1000000
 	$(BIN)/python benchmarks/bench_kpis.py --transactions 10000000
+	$(BIN)/python benchmarks/bench_runs.py --invoices-per-day 2000 --days 365
+	$(BIN)/python benchmarks/bench_runs.py --invoices-per-day 20000 --history 30,730
 	$(BIN)/python benchmarks/bench_checks.py
 	$(BIN)/python benchmarks/bench_loads.py
 
