@@ -175,19 +175,30 @@ class Measure:
         """Its value over no row: 0 for sums and counts, null for a mean, min or max."""
         return 0 if self.agg in ZERO_WHEN_EMPTY else None
 
-    def _condition(self) -> pl.Expr | None:
+    def condition(self) -> pl.Expr | None:
+        """Its `where` as a Polars condition (a null counts as false); None: every row."""
         return pl.sql_expr(self.where).fill_null(False) if self.where else None
+
+    def values(self) -> pl.Expr | None:
+        """Its `column` on the rows meeting its condition; None for a count of rows."""
+        if self.column is None:
+            return None
+        values, condition = pl.sql_expr(self.column), self.condition()
+        return values if condition is None else values.filter(condition)
+
+    def distinct_rows(self) -> pl.Expr:
+        """The rows a distinct count counts: its column not null, its condition met."""
+        present = pl.sql_expr(self.column).is_not_null()  # type: ignore[arg-type]
+        condition = self.condition()
+        return present if condition is None else present & condition
 
     def aggregation(self) -> pl.Expr:
         """A flow measure over the rows of one group (a period, or a period and dimension value);
         output name: the measure's name. SQL semantics: nulls are not counted, summed or averaged."""
-        condition = self._condition()
-        if self.agg == "count" and self.column is None:
+        condition, values = self.condition(), self.values()
+        if values is None:  # a count of rows
             counted = condition.sum() if condition is not None else pl.len()
             return counted.cast(pl.Int64()).alias(self.name)
-        values = pl.sql_expr(self.column)  # type: ignore[arg-type]
-        if condition is not None:
-            values = values.filter(condition)
         aggregated = {
             "sum": lambda: values.sum(),
             "count": lambda: values.count(),
@@ -214,7 +225,7 @@ class Measure:
             "retained": active_before & active_at_end,
             "ended_from_start": active_before & ends_in_period,
         }[self.agg]
-        condition = self._condition()
+        condition = self.condition()
         if condition is not None:
             rows = rows & condition
         return rows.sum().cast(pl.Int64()).alias(self.name)

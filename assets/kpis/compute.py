@@ -95,12 +95,13 @@ def compute_kpi_values(
     run_days = days_between(first_day, last_day)
     rows = kpi_rows_over(warehouse, config, periods, kpis, run_days)
     recomputed = periods.select("grain", "period_start")
+    loaded = read_kpi_values(warehouse, pl.concat([compared_periods(periods, calendar), recomputed]).unique())
     # What the warehouse holds for the periods compared with, but not for those recomputed now: their
     # rows are about to be replaced, and a value they no longer have must not be compared with.
-    known = read_kpi_values(warehouse, compared_periods(periods, calendar)).join(
-        recomputed, on=["grain", "period_start"], how="anti"
-    )
+    known = loaded.join(recomputed, on=["grain", "period_start"], how="anti")
     rows = attach_previous_values(rows, known, calendar)
     key = ["kpi_id", "grain", "period_start", "dimension", "dimension_value"]
-    vanished = read_kpi_values(warehouse, recomputed).join(rows.select(key), on=key, how="anti")
+    vanished = loaded.join(recomputed, on=["grain", "period_start"], how="semi").join(
+        rows.select(key), on=key, how="anti"
+    )
     return ComputedValues(rows, periods, sorted({*run_days, *stale}), latest, vanished)

@@ -126,14 +126,10 @@ def flow_measures(
 def _value_days(rows: pl.LazyFrame, measure: Measure, date_column: str, by: list[pl.Expr]) -> pl.LazyFrame:
     """(dimension_value,) value, day: each distinct non-null value of a count_distinct measure on each
     day it occurs (rows meeting its `where`), sorted by value and day; computed once, read per grain."""
-    values = pl.sql_expr(measure.column)  # type: ignore[arg-type]
-    present = values.is_not_null()
-    if measure.where:
-        present = present & pl.sql_expr(measure.where).fill_null(False)
     groups = [DIMENSION_VALUE] if by else []
     return (
-        rows.filter(present)
-        .select(*by, values.alias("value"), pl.col(date_column).alias("day"))
+        rows.filter(measure.distinct_rows())
+        .select(*by, pl.sql_expr(measure.column).alias("value"), pl.col(date_column).alias("day"))  # type: ignore[arg-type]
         .unique()
         .sort(*groups, "value", "day")
         .collect()
@@ -176,9 +172,7 @@ def _daily_parts(measure: Measure) -> _DailyParts:
     """Sums and counts add up over days; a mean is a sum over a count; a min or max is the min or max
     of the days' (SQL semantics: nulls skipped, an empty filter giving 0 or null as the measure would)."""
     name = measure.name
-    condition = pl.sql_expr(measure.where).fill_null(False) if measure.where else None
-    values = pl.sql_expr(measure.column) if measure.column else None
-    kept = values.filter(condition) if values is not None and condition is not None else values
+    condition, kept = measure.condition(), measure.values()
     if measure.agg == "count":
         rows_met = condition.sum() if condition is not None else pl.len()
         counted = rows_met if kept is None else kept.count()  # rows, or the column's values not null
@@ -224,11 +218,9 @@ def _window_measures(
         for measure in measures:
             name = measure.name
             if measure.agg == "count_distinct":
-                condition = pl.sql_expr(measure.where).fill_null(False) if measure.where else pl.lit(True)
-                values = pl.sql_expr(measure.column)  # type: ignore[arg-type]
                 distinct.append(
-                    span.filter(values.is_not_null() & condition)
-                    .group_by(*groups, values.alias("distinct_value"))
+                    span.filter(measure.distinct_rows())
+                    .group_by(*groups, pl.sql_expr(measure.column).alias("distinct_value"))  # type: ignore[arg-type]
                     .agg(day.min().alias("first_day"))
                     .group_by(*groups, pl.col("first_day").alias(date_column))
                     .agg(pl.len().cast(pl.Int64()).alias(name))
