@@ -46,12 +46,13 @@ class PartitionOutcome:
     """Rows the run loaded into the dated entities' tables (loaded_partitions)."""
 
 
-def quarantined_rows(warehouse, run_id: str, dated_entities: list[str]) -> tuple[int, int]:
-    """(rows of the run's days, rows of no day) that the run `run_id` quarantined; (0, 0) when the
+def run_row_counts(warehouse, run_id: str, dated_entities: list[str]) -> tuple[int, int, int]:
+    """What the run `run_id` did to source rows, in one connection: (rows of its days quarantined,
+    rows of no day quarantined, rows loaded into the dated entities' tables); zeros when the
     warehouse cannot be read (the run's own outcome says why). `dated_entities`: the config's."""
     import sqlalchemy as sa
 
-    from kpi.warehouse import quarantine
+    from kpi.warehouse import loaded_partitions, quarantine
 
     # (a snapshot's quarantined rows have no day either: they are rows of the snapshot, not undated)
     of_no_day = quarantine.c.partition.is_(None) & quarantine.c.entity.in_(dated_entities)
@@ -63,27 +64,14 @@ def quarantined_rows(warehouse, run_id: str, dated_entities: list[str]) -> tuple
                     sa.func.sum(sa.case((of_no_day, 1), else_=0)),
                 ).where(quarantine.c.run_id == run_id)
             ).one()
-    except sa.exc.DBAPIError:
-        return 0, 0
-    return int(of_days or 0), int(undated or 0)
-
-
-def loaded_rows(warehouse, run_id: str, dated_entities: list[str]) -> int:
-    """Rows the run `run_id` loaded into the dated entities' tables; 0 when unreadable."""
-    import sqlalchemy as sa
-
-    from kpi.warehouse import loaded_partitions
-
-    try:
-        with warehouse.engine.connect() as connection:
-            rows = connection.execute(
+            loaded = connection.execute(
                 sa.select(sa.func.sum(loaded_partitions.c.row_count)).where(
                     loaded_partitions.c.run_id == run_id, loaded_partitions.c.entity.in_(dated_entities)
                 )
             ).scalar()
     except sa.exc.DBAPIError:
-        return 0
-    return int(rows or 0)
+        return 0, 0, 0
+    return int(of_days or 0), int(undated or 0), int(loaded or 0)
 
 
 def _run_error(result: dg.ExecuteInProcessResult) -> str:
@@ -272,14 +260,16 @@ def run_partitions(
                 os.environ.pop(PLANNED_EVENTS_AS_RANGES, None)
             else:
                 os.environ[PLANNED_EVENTS_AS_RANGES] = previous
+        quarantined, undated, loaded = run_row_counts(warehouse, result.run_id, dated)
         outcome = PartitionOutcome(
             label,
             result.success,
             result.run_id,
             None if result.success else _run_error(result),
-            *quarantined_rows(warehouse, result.run_id, dated),
+            quarantined,
+            undated,
             days=len(keys) if single_run else 1,
-            rows=loaded_rows(warehouse, result.run_id, dated),
+            rows=loaded,
         )
         on_outcome(outcome)
         outcomes.append(outcome)
