@@ -377,6 +377,11 @@ def _rekey_mariadb_kpi_values(connection: sa.Connection) -> None:
     connection.exec_driver_sql(f"ALTER TABLE kpi_values {', '.join(changes)}")
 
 
+def _add_measure_tables(connection: sa.Connection, dialect: sa.Dialect) -> None:
+    for table in (schema.measure_sets, schema.measure_days, schema.measure_first_days):
+        table.create(connection, checkfirst=True)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "tables of the first release", _create_release_1_tables, _has_release_1_tables),
     Migration(
@@ -390,6 +395,11 @@ MIGRATIONS: list[Migration] = [
         "kpi_values.dimension and dimension_value in its key; kpi_definitions.numerator, denominator, "
         "scale, dimensions and declared_in",
         _kpi_values_by_dimension,
+    ),
+    Migration(
+        4,
+        "measure_sets, measure_days and measure_first_days: flow measures kept per day",
+        _add_measure_tables,
     ),
 ]
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -219,6 +219,70 @@ loaded_partitions = sa.Table(
 )
 
 # ----------------------------------------------------------------------------------------------------
+# Measures kept per day, so that a run reads its new days' rows and not the year's
+# (assets/kpis/store.py, assets/kpis/partials.py). Not for BI users: kpi_values is.
+
+measure_sets = sa.Table(
+    "measure_sets",
+    metadata,
+    sa.Column("entity", sa.String(100), primary_key=True, comment="A dated entity whose measures are kept."),
+    sa.Column(
+        "definition",
+        sa.Text(),
+        nullable=False,
+        comment="What its kept measures were computed under (JSON: measures, dimensions, sources, "
+        "calendar); when the config changes it, they are computed again.",
+    ),
+    sa.Column("defined_at", sa.DateTime(timezone=True), nullable=False, comment="When (UTC)."),
+    comment="One row per dated entity whose flow measures measure_days and measure_first_days keep.",
+)
+
+measure_days = sa.Table(
+    "measure_days",
+    metadata,
+    sa.Column("measure", sa.String(100), primary_key=True, comment="The flow measure's name."),
+    sa.Column("dimension", sa.String(100), primary_key=True, comment="The dimension; '' for the total."),
+    sa.Column(
+        "dimension_value",
+        sa.String(255),
+        primary_key=True,
+        comment="The dimension's value; '' for the total.",
+    ),
+    sa.Column("day", sa.Date(), primary_key=True, comment="The day."),
+    sa.Column("entity", sa.String(100), nullable=False, comment="The measure's entity."),
+    sa.Column("rows", sa.BigInteger(), nullable=False, comment="The entity's rows that day (and value)."),
+    sa.Column(
+        "n",
+        sa.BigInteger(),
+        nullable=False,
+        comment="A count: the count; a distinct count: the day's distinct values; otherwise the values counted.",
+    ),
+    sa.Column("total", sa.Double(), comment="A sum or mean: the values' sum; a min or max: theirs."),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False, comment="When (UTC)."),
+    comment="Per-day partials of every flow measure, which each period's and key result's measures add up.",
+)
+
+measure_first_days = sa.Table(
+    "measure_first_days",
+    metadata,
+    sa.Column("measure", sa.String(100), primary_key=True, comment="The distinct count's name."),
+    sa.Column("dimension", sa.String(100), primary_key=True, comment="The dimension; '' for the total."),
+    sa.Column(
+        "dimension_value",
+        sa.String(255),
+        primary_key=True,
+        comment="The dimension's value; '' for the total.",
+    ),
+    sa.Column("grain", sa.String(16), primary_key=True, comment="The calendar period's grain."),
+    sa.Column("period_start", sa.Date(), primary_key=True, comment="The calendar period's first day."),
+    sa.Column("value", sa.String(255), primary_key=True, comment="A distinct value, as text."),
+    sa.Column("entity", sa.String(100), nullable=False, comment="The measure's entity."),
+    sa.Column("first_day", sa.Date(), nullable=False, comment="The value's first day in the period."),
+    comment="Each distinct value of a distinct count with its first day in each calendar period: a "
+    "period to date counts those on or before its end.",
+)
+
+# ----------------------------------------------------------------------------------------------------
 # KPI values and key results: the BI contract.
 
 KPI_VALUE_COMMENTS = {

@@ -15,6 +15,8 @@ from datetime import date, datetime
 
 import polars as pl
 import sqlalchemy as sa
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
 from kpi import bulk
 from kpi.entities import BUILT_IN_ENTITIES, Entity
@@ -32,6 +34,7 @@ from kpi.schema import objectives as objectives
 
 _TABLES_CREATED: set[tuple[str, tuple]] = set()
 _ENGINES: dict[str, sa.Engine] = {}
+INSERT_NEW_CHUNK = 10_000  # rows per INSERT ... ON CONFLICT statement (insertmanyvalues batches it)
 KEY_CHUNK = 5000  # keys per DELETE ... IN (...) statement on servers
 
 
@@ -163,6 +166,34 @@ class Warehouse:
         elif not bulk.load(connection, table, frame):  # PostgreSQL: COPY; MySQL/MariaDB: multi-row inserts
             connection.execute(table.insert(), frame.to_dicts())
 
+    def insert_new(self, connection: sa.Connection, table: sa.Table, frame: pl.DataFrame) -> None:
+        """Insert the rows of `frame` whose primary key `table` does not hold yet; the rows it holds
+        stay as they are (DuckDB: INSERT OR IGNORE; PostgreSQL: ON CONFLICT DO NOTHING; MySQL/MariaDB:
+        ON DUPLICATE KEY UPDATE of nothing, which unlike INSERT IGNORE still fails on other errors)."""
+        if frame.is_empty():
+            return
+        frame = frame.select([column.name for column in table.columns if column.name in frame.columns])
+        dialect = self.engine.dialect.name
+        if dialect == "duckdb":
+            columns = ", ".join(f'"{name}"' for name in frame.columns)
+            with _registered(connection, "incoming_rows", frame):
+                connection.exec_driver_sql(
+                    f'INSERT OR IGNORE INTO "{table.name}" ({columns}) SELECT {columns} FROM incoming_rows'
+                )
+            return
+        if dialect == "postgresql":
+            statement = postgresql_insert(table).on_conflict_do_nothing()
+        elif dialect in ("mysql", "mariadb"):
+            first_key = table.primary_key.columns.values()[0]
+            statement = mysql_insert(table)
+            statement = statement.on_duplicate_key_update(
+                {first_key.name: statement.inserted[first_key.name]}
+            )
+        else:
+            raise NotImplementedError(f"insert_new on {dialect}")
+        for start in range(0, frame.height, INSERT_NEW_CHUNK):
+            connection.execute(statement, frame.slice(start, INSERT_NEW_CHUNK).to_dicts())
+
     def move_out(
         self,
         connection: sa.Connection,
@@ -231,9 +262,11 @@ class Warehouse:
         first_day: date | None = None,
         last_day: date | None = None,
         sources: Sequence[str] | None = None,
+        days: Sequence[date] | None = None,
     ) -> pl.DataFrame:
         """An entity's rows (its schema), only those dated in [first_day, last_day] when both are given,
-        and only those of `sources` when given (rows a source no longer configured left stay unread)."""
+        and of `days` when given, and only those of `sources` when given (rows a source no longer
+        configured left stay unread)."""
         entity = _entity(entity)
         table = entity_table(entity)
         columns = [table.c[name] for name in entity.schema]
@@ -243,6 +276,12 @@ class Warehouse:
         date_column = entity.date_column
         if date_column is not None and first_day is not None and last_day is not None:
             statement = statement.where(table.c[date_column].between(first_day, last_day))
+        if date_column is not None and days is not None:
+            wanted = sorted(set(days))
+            if wanted and len(wanted) == (wanted[-1] - wanted[0]).days + 1:  # every day of a range
+                statement = statement.where(table.c[date_column].between(wanted[0], wanted[-1]))
+            else:
+                statement = statement.where(table.c[date_column].in_(wanted))
         return self.read(statement, entity.schema)
 
     def changed_span_days(self, entity: Entity, sources: Sequence[str], rows: pl.DataFrame) -> list[date]:

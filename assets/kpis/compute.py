@@ -5,18 +5,46 @@ No Dagster here: it reads the warehouse and calls the pure transforms of `transf
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import cast
 
 import polars as pl
 
+from assets.kpis.store import measure_set, stored_flows
 from assets.kpis.transforms import attach_previous_values, compared_periods, compute_kpi_rows
 from kpi.catalog import KpiDefinition
 from kpi.config import PipelineConfig
 from kpi.periods import days_between
 from kpi.warehouse import KPI_VALUES_DAYS, Warehouse, loaded_days_of, read_kpi_values
+
+
+class EntityRows(Mapping[str, pl.LazyFrame]):
+    """The rows of the config's sources of each entity of `names` in [first, last] (a span entity: its
+    whole snapshot), read from the warehouse when first asked for."""
+
+    def __init__(
+        self, warehouse: Warehouse, config: PipelineConfig, names: set[str], first: date, last: date
+    ) -> None:
+        self._warehouse, self._config, self._names = warehouse, config, sorted(names)
+        self._first, self._last = first, last
+        self._read: dict[str, pl.LazyFrame] = {}
+
+    def __getitem__(self, name: str) -> pl.LazyFrame:
+        if name not in self._names:
+            raise KeyError(name)
+        if name not in self._read:
+            sources = self._config.sources_by_entity()[name]
+            entity = self._config.catalog.entities[name]
+            self._read[name] = self._warehouse.read_entity(entity, self._first, self._last, sources).lazy()
+        return self._read[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def kpi_rows_over(
@@ -26,24 +54,28 @@ def kpi_rows_over(
     kpis: Sequence[KpiDefinition],
     run_days: Sequence[date],
     with_dimensions: bool = True,
+    log: Callable[[str], None] = lambda _: None,
 ) -> pl.DataFrame:
     """kpi_values rows (KPI_VALUE_SCHEMA) of `kpis` over `periods` (calendar periods or an objective's
-    windows) from the rows the config's sources loaded, each KPI over the days all of its dated
-    inputs' sources loaded; a KPI over snapshots only covers the days kpi_values was computed for,
-    `run_days` included. Only the entities the KPIs use are read."""
+    windows) from what the config's sources loaded, each KPI over the days all of its dated inputs'
+    sources loaded; a KPI over snapshots only covers the days kpi_values was computed for, `run_days`
+    included. Dated entities' flow measures come from the per-day measures the warehouse keeps
+    (`store.py`, brought up to date first), span entities' from their snapshot."""
     catalog = config.catalog
     first, last = cast(date, periods["period_start"].min()), cast(date, periods["period_end"].max())
     used = {name for kpi in kpis for name in kpi.inputs}
     sources_by_entity = {
         name: sources for name, sources in config.sources_by_entity().items() if name in used
     }
-    frames = {
-        name: warehouse.read_entity(catalog.entities[name], first, last, sources).lazy()
-        for name, sources in sources_by_entity.items()
+    latest = max(warehouse.latest_loaded_day() or last, max(run_days, default=last))
+    flows = {
+        name: stored_flows(warehouse, measure_set(config, catalog.entities[name]), periods, latest, log)
+        for name in sorted(sources_by_entity)
+        if catalog.entities[name].is_dated
     }
     kpi_days = [*warehouse.loaded_days(KPI_VALUES_DAYS), *run_days]
     return compute_kpi_rows(
-        frames,
+        EntityRows(warehouse, config, set(sources_by_entity), first, last),
         periods,
         kpis,
         catalog,
@@ -51,6 +83,7 @@ def kpi_rows_over(
         loaded_days_of(warehouse, sources_by_entity, catalog.entities),
         kpi_days,
         with_dimensions,
+        flows,
     )
 
 
@@ -93,7 +126,7 @@ def compute_kpi_values(
     for kpi_id, missing in skipped.items():
         log(f"kpi {kpi_id} skipped: no source provides {', '.join(missing)}")
     run_days = days_between(first_day, last_day)
-    rows = kpi_rows_over(warehouse, config, periods, kpis, run_days)
+    rows = kpi_rows_over(warehouse, config, periods, kpis, run_days, log=log)
     recomputed = periods.select("grain", "period_start")
     loaded = read_kpi_values(warehouse, pl.concat([compared_periods(periods, calendar), recomputed]).unique())
     # What the warehouse holds for the periods compared with, but not for those recomputed now: their

@@ -14,28 +14,27 @@ and period, its measures (numerator and denominator alike) computed over that va
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
-from typing import cast
 
 import polars as pl
 
-from kpi.catalog import MAX_DIMENSION_VALUES, NONE_VALUE, Catalog, CatalogError, KpiDefinition, Measure
+from assets.kpis.partials import (
+    DIMENSION_VALUE,
+    PERIOD_KEY,
+    TOTAL,
+    Flows,
+    dimension_value,
+    flows_from_rows,
+    rollup,
+)
+from kpi.catalog import MAX_DIMENSION_VALUES, Catalog, CatalogError, KpiDefinition, Measure
 from kpi.entities import Entity
 from kpi.periods import GRAINS, Calendar
 from kpi.schema import KPI_VALUE_SCHEMA as KPI_VALUE_SCHEMA
 
 # A period is its grain and its days: calendar periods (day, week, month, quarter, year) and other
-# windows (an objective's period up to an as-of date, grain "window") alike.
-PERIOD_KEY = ["grain", "period_start", "period_end"]
-DIMENSION_VALUE = "dimension_value"
-TOTAL = ""
-"""The dimension and dimension_value of a KPI's total row."""
-
-
-def _dimension_value(dimension: str) -> pl.Expr:
-    return pl.col(dimension).cast(pl.String()).fill_null(NONE_VALUE).alias(DIMENSION_VALUE)
+# windows (an objective's period up to an as-of date, grain "window") alike: PERIOD_KEY.
 
 
 def flow_measures(
@@ -49,213 +48,43 @@ def flow_measures(
     """The flow `measures` of a dated entity's `rows` per period of `periods`: PERIOD_KEY (with
     dimension_value, String, when `dimension` is given) and one column per measure.
 
-    Calendar periods group every row into its period by truncating its date (one pass per grain);
-    other windows (an objective's period to each as-of day) are running totals from their start
-    (`_window_measures`). Without a dimension every period has a row (a period without rows: sums and
-    counts 0, means null); with one, a period has a row per value it has rows of.
+    The rows become per-day partials and first days (`partials.py`), which every period rolls up:
+    calendar periods the days between their start and end, other windows (an objective's period to
+    each as-of day) running totals from their start. Without a dimension every period has a row (a
+    period without rows: sums and counts 0, means null); with one, a period has a row per value it has
+    rows of.
     """
     date_column = entity.date_column
     assert date_column is not None, f"{entity.name} is not dated"
-    # Distinct counts from each value's days, counted on its first day in each period (one sort,
-    # then a pass per grain), not by hashing every row's value once per grain.
-    distinct = [measure for measure in measures if measure.agg == "count_distinct"]
-    by = [] if dimension is None else [_dimension_value(dimension)]
-    groups = [DIMENSION_VALUE] if dimension else []
-    value_days = {measure.name: _value_days(rows, measure, date_column, by) for measure in distinct}
-    parts = []
-    calendar_periods = periods.filter(pl.col("grain").is_in(GRAINS))
-    daily = None
-    if not calendar_periods.is_empty():
-        # One pass over the rows: per day (and value) partials, which every grain rolls up.
-        pieces = [_daily_parts(measure) for measure in measures if measure.agg != "count_distinct"]
-        first_day = cast(date, calendar_periods["period_start"].min())
-        last_day = cast(date, calendar_periods["period_end"].max())
-        daily = (
-            rows.filter(pl.col(date_column).is_between(first_day, last_day))
-            .group_by(pl.col(date_column).alias("day"), *by)
-            .agg(pl.len().alias("rows_in_period"), *(part for piece in pieces for part in piece.partials))
-            .collect()
-            .lazy()
-        )
-        rollups = [
-            getattr(pl.col(column), combine)().alias(column)
-            for piece in pieces
-            for column, combine in piece.combine.items()
-        ]
-        finals = [piece.final for piece in pieces]
-    for grain in GRAINS:
-        grain_periods = periods.filter(pl.col("grain") == grain)
-        if grain_periods.is_empty() or daily is None:
-            continue
-        first = cast(date, grain_periods["period_start"].min())
-        last = cast(date, grain_periods["period_end"].max())
-        part = (
-            daily.filter(pl.col("day").is_between(first, last))
-            .group_by(calendar.truncate(pl.col("day"), grain).alias("period_start"), *groups)
-            .agg(pl.col("rows_in_period").sum(), *rollups)
-            .with_columns(finals)
-        )
-        for measure in distinct:
-            counted = _first_days_per_period(value_days[measure.name], calendar, grain, first, last, groups)
-            part = part.join(
-                counted.rename({"values": measure.name}), on=["period_start", *groups], how="left"
-            ).with_columns(pl.col(measure.name).fill_null(0))
-        parts.append(
-            part.with_columns(grain=pl.lit(grain)).join(
-                grain_periods.lazy().select(PERIOD_KEY), on=["grain", "period_start"]
-            )
-        )
-    windows = periods.filter(~pl.col("grain").is_in(GRAINS)).select(PERIOD_KEY).unique()
-    if not windows.is_empty():
-        parts.append(_window_measures(rows, windows, date_column, measures, dimension))
+    partials, counts = flows_from_rows(rows, date_column, measures, [dimension or TOTAL], periods, calendar)
+    return flow_measures_from(partials, counts, periods, measures, calendar, dimension)
+
+
+def flow_measures_from(
+    partials: pl.DataFrame,
+    counts: pl.DataFrame,
+    periods: pl.DataFrame,
+    measures: Sequence[Measure],
+    calendar: Calendar,
+    dimension: str | None = None,
+) -> pl.LazyFrame:
+    """`flow_measures` from per-day partials and first day counts (`partials.py`'s frames, of the rows
+    or kept in the warehouse) instead of rows."""
     names = [measure.name for measure in measures]
     keys = PERIOD_KEY + ([DIMENSION_VALUE] if dimension else [])
-    wanted = periods.lazy().select(PERIOD_KEY)
-    if not parts:  # no period at all
-        return _no_measures(periods, measures, dimension)
-    frame = pl.concat(parts, how="diagonal").select(keys + names)
+    frame = rollup(partials, counts, periods, measures, calendar, dimension).select(keys + names).lazy()
     if dimension is not None:
         return frame
-    return wanted.join(frame, on=PERIOD_KEY, how="left").with_columns(
-        pl.col(measure.name).fill_null(measure.empty_value)
-        for measure in measures
-        if measure.empty_value is not None
-    )
-
-
-def _value_days(rows: pl.LazyFrame, measure: Measure, date_column: str, by: list[pl.Expr]) -> pl.LazyFrame:
-    """(dimension_value,) value, day: each distinct non-null value of a count_distinct measure on each
-    day it occurs (rows meeting its `where`), sorted by value and day; computed once, read per grain."""
-    groups = [DIMENSION_VALUE] if by else []
     return (
-        rows.filter(measure.distinct_rows())
-        .select(*by, pl.sql_expr(measure.column).alias("value"), pl.col(date_column).alias("day"))  # type: ignore[arg-type]
-        .unique()
-        .sort(*groups, "value", "day")
-        .collect()
-        .lazy()
-    )
-
-
-def _first_days_per_period(
-    value_days: pl.LazyFrame, calendar: Calendar, grain: str, first: date, last: date, groups: list[str]
-) -> pl.LazyFrame:
-    """(period_start, dimension_value?) -> values: the distinct values of each period of `grain`
-    between first and last, each counted on its first day in the period (the rows are sorted by value
-    and day, so that is where its period differs from the row before's, or a new value starts)."""
-    period = calendar.truncate(pl.col("day"), grain).alias("period_start")  # type: ignore[arg-type]  # a grain of GRAINS
-    starts_anew = (pl.col("value") != pl.col("value").shift(1)) | (
-        pl.col("period_start") != pl.col("period_start").shift(1)
-    )
-    for group in groups:
-        starts_anew = starts_anew | (pl.col(group) != pl.col(group).shift(1))
-    return (
-        value_days.filter(pl.col("day").is_between(first, last))
-        .with_columns(period)
-        .filter(starts_anew.fill_null(True))
-        .group_by("period_start", *groups)
-        .agg(pl.len().cast(pl.Int64()).alias("values"))
-    )
-
-
-@dataclass(frozen=True)
-class _DailyParts:
-    """A flow measure (not a distinct count) as per-day partial columns, how the partials of several
-    days combine ("sum", "min" or "max", by column), and the measure from the combined partials."""
-
-    partials: list[pl.Expr]
-    combine: dict[str, str]
-    final: pl.Expr
-
-
-def _daily_parts(measure: Measure) -> _DailyParts:
-    """Sums and counts add up over days; a mean is a sum over a count; a min or max is the min or max
-    of the days' (SQL semantics: nulls skipped, an empty filter giving 0 or null as the measure would)."""
-    name = measure.name
-    condition, kept = measure.condition(), measure.values()
-    if measure.agg == "count":
-        rows_met = condition.sum() if condition is not None else pl.len()
-        counted = rows_met if kept is None else kept.count()  # rows, or the column's values not null
-        return _DailyParts([counted.cast(pl.Int64()).alias(name)], {name: "sum"}, pl.col(name))
-    assert kept is not None, f"{name}: {measure.agg} needs a column"
-    if measure.agg == "sum":
-        return _DailyParts([kept.sum().alias(name)], {name: "sum"}, pl.col(name))
-    if measure.agg == "mean":
-        total, count = f"{name}__sum", f"{name}__count"
-        return _DailyParts(
-            [kept.sum().alias(total), kept.count().cast(pl.Int64()).alias(count)],
-            {total: "sum", count: "sum"},
-            pl.when(pl.col(count) > 0).then(pl.col(total) / pl.col(count)).alias(name),
+        periods.lazy()
+        .select(PERIOD_KEY)
+        .join(frame, on=PERIOD_KEY, how="left")
+        .with_columns(
+            pl.col(measure.name).fill_null(measure.empty_value)
+            for measure in measures
+            if measure.empty_value is not None
         )
-    return _DailyParts([getattr(kept, measure.agg)().alias(name)], {name: measure.agg}, pl.col(name))
-
-
-def _window_measures(
-    rows: pl.LazyFrame,
-    windows: pl.DataFrame,
-    date_column: str,
-    measures: Sequence[Measure],
-    dimension: str | None,
-) -> pl.LazyFrame:
-    """Flow measures over windows [period_start, period_end] (PERIOD_KEY; with a dimension, also
-    dimension_value) as running totals: the windows that share a start (an objective's, at every as-of
-    day) read its rows once, day by day, and each takes the totals as of its end. Sums and counts add
-    up; a mean is a running sum over a running count; a min or max a running min or max; a distinct
-    count counts each value on the first day it occurs from the start. A window without rows has
-    null measures (filled by the caller), and with a dimension only the values it has rows of."""
-    day = pl.col(date_column)
-    groups = [DIMENSION_VALUE] if dimension else []
-    keys = [*PERIOD_KEY, *groups]
-    parts = []
-    for (start,), same_start in windows.group_by("period_start"):
-        span = rows.filter(day.is_between(start, same_start["period_end"].max()))
-        if dimension:
-            span = span.with_columns(_dimension_value(dimension))
-        daily_parts: list[pl.Expr] = [pl.len().alias("rows_so_far")]
-        running: list[pl.Expr] = [pl.col("rows_so_far").cum_sum()]
-        finals: list[pl.Expr] = []
-        distinct: list[pl.LazyFrame] = []
-        for measure in measures:
-            name = measure.name
-            if measure.agg == "count_distinct":
-                distinct.append(
-                    span.filter(measure.distinct_rows())
-                    .group_by(*groups, pl.sql_expr(measure.column).alias("distinct_value"))  # type: ignore[arg-type]
-                    .agg(day.min().alias("first_day"))
-                    .group_by(*groups, pl.col("first_day").alias(date_column))
-                    .agg(pl.len().cast(pl.Int64()).alias(name))
-                )
-                running.append(pl.col(name).fill_null(0).cum_sum())
-                continue
-            parts_of = _daily_parts(measure)
-            daily_parts += parts_of.partials
-            for column, combine in parts_of.combine.items():
-                if combine == "sum":
-                    running.append(pl.col(column).cum_sum())
-                else:  # a running min or max; a day without a value keeps the days' before
-                    running.append(getattr(pl.col(column), f"cum_{combine}")().forward_fill())
-            finals.append(parts_of.final)
-        daily = span.group_by(*groups, day).agg(daily_parts)
-        for frame in distinct:
-            daily = daily.join(frame, on=[*groups, date_column], how="left")
-        daily = daily.sort(*groups, date_column).with_columns(
-            (expression.over(groups) if groups else expression) for expression in running
-        )
-        queries = same_start.lazy()
-        if groups:
-            queries = queries.join(span.select(*groups).unique(), how="cross")
-        taken = queries.sort("period_end").join_asof(
-            daily.sort(date_column),
-            left_on="period_end",
-            right_on=date_column,
-            by=groups or None,
-            strategy="backward",
-            check_sortedness=False,  # both sorted just above
-        )
-        if groups:
-            taken = taken.filter(pl.col("rows_so_far") > 0)
-        parts.append(taken.with_columns(finals).select(*keys, *(measure.name for measure in measures)))
-    return pl.concat(parts, how="diagonal_relaxed")
+    )
 
 
 def span_measures(
@@ -283,7 +112,7 @@ def span_measures(
     wanted = periods.select(PERIOD_KEY).unique(maintain_order=True)
     if wanted.is_empty():
         return _no_measures(periods, measures, dimension)
-    group = _dimension_value(dimension) if dimension else pl.lit("").alias(DIMENSION_VALUE)
+    group = dimension_value(dimension) if dimension else pl.lit("").alias(DIMENSION_VALUE)
     conditions = {measure.where for measure in measures}
     rows = snapshot.select(
         pl.col(start_column).alias("start"),
@@ -451,13 +280,14 @@ def _no_measures(periods: pl.DataFrame, measures: Sequence[Measure], dimension: 
 
 
 def period_measures(
-    entities: dict[str, pl.LazyFrame],
+    entities: Mapping[str, pl.LazyFrame],
     periods: pl.DataFrame,
     measures: Sequence[Measure],
     catalog: Catalog,
     calendar: Calendar,
     covered_days: Sequence[date] | None = None,
     dimension: str | None = None,
+    flows: Mapping[str, Flows] | None = None,
 ) -> pl.DataFrame:
     """One row per period (PERIOD_KEY, is_complete; with `dimension`, per period and dimension_value)
     with `measures` over the entities' rows (`entities`: frames of the catalog's entities by name), and
@@ -468,6 +298,9 @@ def period_measures(
     a period holding none of the covered days has null dated measures (no data is not zero), where a
     covered day without rows gives zeros. Span measures do not depend on loaded days.
 
+    `flows` (by entity name): a dated entity's per-day partials and first day counts, kept in the
+    warehouse (`store.py`), used instead of its rows.
+
     Raises CatalogError when `dimension` has more than MAX_DIMENSION_VALUES values.
     """
     by_entity: dict[str, list[Measure]] = {}
@@ -476,10 +309,11 @@ def period_measures(
     if covered_days is not None:
         covered = pl.Series("day", sorted(set(covered_days)), dtype=pl.Date())
         entities = {
-            name: frame.filter(pl.col(date_column).is_in(covered.implode()))
+            name: entities[name].filter(pl.col(date_column).is_in(covered.implode()))
             if (date_column := catalog.entities[name].date_column) is not None
-            else frame
-            for name, frame in entities.items()
+            else entities[name]
+            for name in by_entity
+            if flows is None or name not in flows
         }
         days_covered = pl.Series(
             "days_covered",
@@ -494,7 +328,16 @@ def period_measures(
     frames = []
     for name, entity_measures in by_entity.items():
         entity = catalog.entities[name]
-        if entity.is_dated:
+        if flows is not None and name in flows:
+            partials = flows[name].partials
+            if covered_days is not None:
+                partials = partials.filter(pl.col("day").is_in(covered.implode()))
+            frames.append(
+                flow_measures_from(
+                    partials, flows[name].counts, periods, entity_measures, calendar, dimension
+                )
+            )
+        elif entity.is_dated:
             frames.append(
                 flow_measures(entities[name], periods, entity, entity_measures, calendar, dimension)
             )
@@ -550,7 +393,7 @@ def covered_days(
 
 
 def compute_kpi_rows(
-    entities: dict[str, pl.LazyFrame],
+    entities: Mapping[str, pl.LazyFrame],
     periods: pl.DataFrame,
     kpis: Sequence[KpiDefinition],
     catalog: Catalog,
@@ -558,6 +401,7 @@ def compute_kpi_rows(
     loaded_days: dict[str, list[date]] | None = None,
     kpi_days: Sequence[date] = (),
     with_dimensions: bool = True,
+    flows: Mapping[str, Flows] | None = None,
 ) -> pl.DataFrame:
     """kpi_values rows (KPI_VALUE_SCHEMA; previous and year-ago values still null) of `kpis` over
     `periods`: a total row per KPI and period, and with `with_dimensions` a row per dimension value
@@ -565,8 +409,11 @@ def compute_kpi_rows(
     (`loaded_days` by entity; None: every day; `kpi_days`: the days the runs covered, for KPIs over
     snapshots only).
 
-    KPIs that share their dated inputs share one pass over the rows. Raises CatalogError when a
-    dimension has more than MAX_DIMENSION_VALUES values.
+    KPIs that share their dated inputs share one pass over the rows. `flows` (by entity name): the
+    per-day partials kept in the warehouse, used instead of the entity's rows, except for a distinct
+    count over days some of which another input does not cover (read from `entities`, which may then
+    read the rows on demand). Raises CatalogError when a dimension has more than MAX_DIMENSION_VALUES
+    values.
     """
     groups: dict[tuple[str, ...], list[KpiDefinition]] = {}
     for kpi in kpis:
@@ -574,7 +421,10 @@ def compute_kpi_rows(
     parts = []
     for dated, members in groups.items():
         days = None if loaded_days is None else covered_days(dated, loaded_days, kpi_days)
-        measures = period_measures(entities, periods, catalog.measures_of(members), catalog, calendar, days)
+        group_flows = _usable_flows(flows, members, catalog, days)
+        measures = period_measures(
+            entities, periods, catalog.measures_of(members), catalog, calendar, days, flows=group_flows
+        )
         parts.append(kpi_values(measures, members))
         if not with_dimensions:
             continue
@@ -587,12 +437,39 @@ def compute_kpi_rows(
                     by_inputs.setdefault(tuple(sorted(kpi.inputs)), []).append(kpi)
             for users in by_inputs.values():
                 measures = period_measures(
-                    entities, periods, catalog.measures_of(users), catalog, calendar, days, dimension
+                    entities,
+                    periods,
+                    catalog.measures_of(users),
+                    catalog,
+                    calendar,
+                    days,
+                    dimension,
+                    group_flows,
                 )
                 parts.append(kpi_values(measures, users, dimension))
     if not parts:
         return pl.DataFrame(schema=KPI_VALUE_SCHEMA)
     return pl.concat(parts)
+
+
+def _usable_flows(
+    flows: Mapping[str, Flows] | None,
+    kpis: Sequence[KpiDefinition],
+    catalog: Catalog,
+    covered: Sequence[date] | None,
+) -> dict[str, Flows] | None:
+    """The `flows` that give `kpis` their measures over the `covered` days: all, but an entity's whose
+    distinct counts would count a day that is not covered (its rows are read instead)."""
+    if flows is None:
+        return None
+    distinct = {
+        measure.entity for measure in catalog.measures_of(list(kpis)) if measure.agg == "count_distinct"
+    }
+    return {
+        name: entity_flows
+        for name, entity_flows in flows.items()
+        if name not in distinct or covered is None or not entity_flows.uncovered(covered)
+    }
 
 
 def kpi_values(
