@@ -122,10 +122,10 @@ def day_partials(
     wanted = pl.Series("day", sorted(set(days)), dtype=pl.Date())
     if wanted.is_empty() or not measures:
         return pl.DataFrame(schema=PARTIAL_SCHEMA)
-    on_days = rows.filter(
-        pl.col(date_column).is_between(wanted.min(), wanted.max()),  # type: ignore[arg-type]
-        pl.col(date_column).is_in(wanted.implode()),
-    )
+    first, last = cast(date, wanted.min()), cast(date, wanted.max())
+    on_days = rows.filter(pl.col(date_column).is_between(first, last))
+    if wanted.len() < (last - first).days + 1:  # not every day of the range
+        on_days = on_days.filter(pl.col(date_column).is_in(wanted.implode()))
     expressions = [
         expression
         for index, measure in enumerate(measures)
@@ -162,24 +162,28 @@ def day_partials(
     ).cast(PARTIAL_SCHEMA)  # type: ignore[arg-type]
 
 
-def first_days(
+def _first_day_parts(
     rows: pl.LazyFrame,
     date_column: str,
     measure: Measure,
     dimensions: Sequence[str],
     scopes: pl.DataFrame,
     calendar: Calendar,
-) -> pl.LazyFrame:
-    """(measure, dimension, dimension_value, grain, period_start, value, first_day): each distinct
-    value of a count_distinct `measure` (its column, not null, on rows meeting its condition) with its
-    first day in each scope it occurs in, for each of `dimensions` ('' for the total). `scopes`
-    (grain, period_start, period_end): a calendar grain's periods between the earliest start and the
-    latest end, or a window ("window") from period_start to period_end. `value` keeps its column's
-    type.
+) -> list[pl.LazyFrame]:
+    """`first_days` as one frame per grain or window start (grain, period_start, dimension,
+    dimension_value, value, first_day).
 
     One sort of the distinct (value, day) pairs, then a pass per grain or window start that keeps
     the first pair of each value and period: no hash of every row per grain.
     """
+    # The grouping columns that vary: none for the total alone, the value for one dimension.
+    keys = (
+        ["dimension", DIMENSION_VALUE]
+        if len(dimensions) > 1
+        else []
+        if not dimensions[0]
+        else [DIMENSION_VALUE]
+    )
     value_days = (
         pl.concat(
             [
@@ -192,17 +196,14 @@ def first_days(
                 for dimension, expression in _groupings(dimensions)
             ]
         )
-        .unique()
-        .sort("dimension", DIMENSION_VALUE, "value", "day")
+        .unique([*keys, "value", "day"])
+        .sort(*keys, "value", "day")
         .collect()
         .lazy()
     )
-    starts_anew = (
-        (pl.col("value") != pl.col("value").shift(1))
-        | (pl.col(DIMENSION_VALUE) != pl.col(DIMENSION_VALUE).shift(1))
-        | (pl.col("dimension") != pl.col("dimension").shift(1))
-    )
-    columns = ["dimension", DIMENSION_VALUE, "grain", "period_start", "value", "first_day"]
+    starts_anew = pl.col("value") != pl.col("value").shift(1)
+    for key in keys:
+        starts_anew = starts_anew | (pl.col(key) != pl.col(key).shift(1))
     parts = [
         value_days.select(
             pl.lit(None, pl.String()).alias("grain"),
@@ -251,15 +252,68 @@ def first_days(
                     pl.col("day").alias("first_day"),
                 )
             )
-    return pl.concat(parts).select(pl.lit(measure.name).alias("measure"), *columns)
+    return parts
 
 
-def first_day_counts(found: pl.LazyFrame) -> pl.LazyFrame:
-    """FIRST_DAY_COUNT_SCHEMA from `first_days`' value rows: the values new on each first day."""
+def first_days(
+    rows: pl.LazyFrame,
+    date_column: str,
+    measure: Measure,
+    dimensions: Sequence[str],
+    scopes: pl.DataFrame,
+    calendar: Calendar,
+) -> pl.LazyFrame:
+    """(measure, dimension, dimension_value, grain, period_start, value, first_day): each distinct
+    value of a count_distinct `measure` (its column, not null, on rows meeting its condition) with its
+    first day in each scope it occurs in, for each of `dimensions` ('' for the total). `scopes`
+    (grain, period_start, period_end): a calendar grain's periods between the earliest start and the
+    latest end, or a window ("window") from period_start to period_end. `value` keeps its column's
+    type."""
+    parts = _first_day_parts(rows, date_column, measure, dimensions, scopes, calendar)
+    return pl.concat(parts).select(
+        pl.lit(measure.name).alias("measure"),
+        "dimension",
+        DIMENSION_VALUE,
+        "grain",
+        "period_start",
+        "value",
+        "first_day",
+    )
+
+
+def first_day_counts(
+    rows: pl.LazyFrame,
+    date_column: str,
+    measure: Measure,
+    dimensions: Sequence[str],
+    scopes: pl.DataFrame,
+    calendar: Calendar,
+) -> pl.DataFrame:
+    """FIRST_DAY_COUNT_SCHEMA rows of `first_days`: the values new on each first day of each scope
+    (counted per grain, never holding every grain's values at once)."""
+    parts = _first_day_parts(rows, date_column, measure, dimensions, scopes, calendar)
+    # grouped by the columns that vary (the others are one value in a part)
+    varying = (
+        ["dimension", DIMENSION_VALUE]
+        if len(dimensions) > 1
+        else []
+        if not dimensions[0]
+        else [DIMENSION_VALUE]
+    )
+    constant = [column for column in ("dimension", DIMENSION_VALUE) if column not in varying]
+    counted = [
+        part.group_by("period_start", *varying, "first_day").agg(
+            pl.len().cast(pl.Int64()).alias("new_values"),
+            *(pl.col(column).first() for column in ("grain", *constant)),
+        )
+        for part in parts
+    ]
     return (
-        found.group_by(*SCOPE_KEY, "first_day")
-        .agg(pl.len().cast(pl.Int64()).alias("new_values"))
+        pl.concat(counted)
+        .with_columns(pl.lit(measure.name).alias("measure"))
+        .select(list(FIRST_DAY_COUNT_SCHEMA))
         .cast(FIRST_DAY_COUNT_SCHEMA)  # type: ignore[arg-type]
+        .collect()
     )
 
 
@@ -281,7 +335,7 @@ def flows_from_rows(
     partials = day_partials(rows, date_column, measures, dimensions, days)
     scopes = scopes_of(periods)
     counts = [
-        first_day_counts(first_days(rows, date_column, measure, dimensions, scopes, calendar)).collect()
+        first_day_counts(rows, date_column, measure, dimensions, scopes, calendar)
         for measure in measures
         if measure.agg == "count_distinct" and not scopes.is_empty()
     ]

@@ -128,17 +128,16 @@ def stored_flows(
     earliest = min([first, *updated["period_start"]])
     summarized, stale = _summarized_days(warehouse, kept, earliest, through)
     to_summarize = sorted((needed - summarized) | (stale & needed))
-    extended, recomputed = [], []
+    fresh, extended, recomputed = [], [], []
     for grain, period_start, period_end in updated.iter_rows():
         new = [day for day in to_summarize if period_start <= day <= period_end]
         if not new:
             continue
         held = [day for day in summarized if period_start <= day <= period_end]
-        (extended if not held or min(new) > max(held) else recomputed).append(
-            (grain, period_start, period_end)
-        )
+        scope = (grain, period_start, period_end)
+        (fresh if not held else extended if min(new) > max(held) else recomputed).append(scope)
     read_days = set(to_summarize)
-    for _, period_start, period_end in [*recomputed, *windows.iter_rows()]:
+    for _, period_start, period_end in [*fresh, *recomputed, *windows.iter_rows()]:
         read_days |= set(pl.date_range(period_start, period_end, eager=True).to_list())
     if read_days:
         log(f"{entity.name}: summarizing {len(to_summarize)} day(s) from the rows of {len(read_days)}")
@@ -148,6 +147,8 @@ def stored_flows(
     else:
         rows = pl.LazyFrame(schema=entity.schema)
     if to_summarize:
+        # a scope new to the warehouse is written like a recomputed one: all its rows, no key to skip
+        recomputed = [*fresh, *recomputed]
         _keep(warehouse, kept, rows, to_summarize, _frame(extended, scopes), _frame(recomputed, scopes))
     partials = warehouse.read(
         sa.select(*(measure_days.c[column] for column in PARTIAL_SCHEMA)).where(
@@ -160,8 +161,7 @@ def stored_flows(
     parts = [counts, counts.join(aliases, on=["grain", "period_start"]).with_columns(grain=pl.lit("window"))]
     date_column = cast(str, entity.date_column)
     for measure in kept.distinct if not windows.is_empty() else []:
-        found = first_days(rows, date_column, measure, kept.dimensions, windows, kept.calendar)
-        parts.append(first_day_counts(found).collect())
+        parts.append(first_day_counts(rows, date_column, measure, kept.dimensions, windows, kept.calendar))
     return Flows(partials, pl.concat(parts).select(list(FIRST_DAY_COUNT_SCHEMA)))
 
 
