@@ -106,13 +106,15 @@ def stored_flows(
     latest: date,
     log: Callable[[str], None],
 ) -> Flows:
-    """The partials and first day counts of `kept`'s entity for `periods` (PERIOD_KEY), up to
-    `latest`, the latest loaded day, after bringing what the warehouse keeps up to date (see the
-    module). Reads the rows of the days summarized now, and of the periods whose first days are
-    recomputed."""
+    """The partials and first day counts of `kept`'s entity for `periods` (PERIOD_KEY), after bringing
+    what the warehouse keeps up to date (see the module) from the periods' first day through `latest`,
+    the latest loaded day. Reads the rows of the days summarized now, and of the periods whose first
+    days are recomputed."""
     entity = kept.entity
     first = cast(date, periods["period_start"].min())
-    last = min(cast(date, periods["period_end"].max()), latest)
+    # Kept up to date through the latest day, whatever the periods' ends: a period's first days are
+    # then never written from a day that is not summarized too.
+    last = latest
     if first > last or not kept.measures:
         return Flows(pl.DataFrame(schema=PARTIAL_SCHEMA), pl.DataFrame(schema=FIRST_DAY_COUNT_SCHEMA))
     _check_definition(warehouse, kept, log)

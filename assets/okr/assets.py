@@ -1,6 +1,7 @@
 """Dagster wiring for the OKR tables: `okr/objectives` (the config's objectives and key results) and
 `okr/key_results` (each key result as of each day of the partition)."""
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -37,7 +38,11 @@ SUITE_CHECK = "key_results_suite"
 
 
 def compute_key_results(
-    warehouse: Warehouse, config: PipelineConfig, first_day: date, last_day: date
+    warehouse: Warehouse,
+    config: PipelineConfig,
+    first_day: date,
+    last_day: date,
+    log: Callable[[str], None] = lambda _: None,
 ) -> tuple[pl.DataFrame, list[date]]:
     """Each key result as of each day from first_day to the latest loaded day; replaces those days' rows.
 
@@ -66,6 +71,7 @@ def compute_key_results(
                 computable,
                 days_between(first_day, last_day),
                 with_dimensions=False,
+                log=log,
             ),
         )
     return rows, as_of_days
@@ -145,7 +151,7 @@ def build_okr_assets(
         first_day, last_day = partition_days(context)
         store = warehouse.get(config)
         with warehouse_lock(store.engine, context.log.info):
-            rows, as_of_days = compute_key_results(store, config, first_day, last_day)
+            rows, as_of_days = compute_key_results(store, config, first_day, last_day, context.log.info)
             result, failure = validate_output(
                 store,
                 KEY_RESULTS,
