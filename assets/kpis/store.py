@@ -22,7 +22,7 @@ No Dagster here: the kpi_values and key_results assets call it through `compute.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import cast
@@ -130,14 +130,24 @@ def stored_flows(
     earliest = min([first, *updated["period_start"]])
     summarized, stale = _summarized_days(warehouse, kept, earliest, through)
     to_summarize = sorted((needed - summarized) | (stale & needed))
+    # A period's first days from its earliest new day on are those of days summarized now: when every
+    # day it holds from there on is summarized again (a new day after the others, the latest day
+    # loaded again), they are replaced from those days' rows alone; otherwise (late data, an earlier
+    # day restated) they are recomputed from all its rows.
+    again = set(to_summarize)
     fresh, extended, recomputed = [], [], []
     for grain, period_start, period_end in updated.iter_rows():
         new = [day for day in to_summarize if period_start <= day <= period_end]
         if not new:
             continue
         held = [day for day in summarized if period_start <= day <= period_end]
-        scope = (grain, period_start, period_end)
-        (fresh if not held else extended if min(new) > max(held) else recomputed).append(scope)
+        since = min(new)
+        if not held:
+            fresh.append((grain, period_start, period_end))
+        elif all(day in again for day in held if day >= since):
+            extended.append((grain, period_start, period_end, since))
+        else:
+            recomputed.append((grain, period_start, period_end))
     read_days = set(to_summarize)
     for _, period_start, period_end in [*fresh, *recomputed, *windows.iter_rows()]:
         read_days |= set(pl.date_range(period_start, period_end, eager=True).to_list())
@@ -151,7 +161,14 @@ def stored_flows(
     if to_summarize:
         # a scope new to the warehouse is written like a recomputed one: all its rows, no key to skip
         recomputed = [*fresh, *recomputed]
-        _keep(warehouse, kept, rows, to_summarize, _frame(extended, scopes), _frame(recomputed, scopes))
+        _keep(
+            warehouse,
+            kept,
+            rows,
+            to_summarize,
+            _frame(extended, {**scopes.schema, "since": pl.Date()}),
+            _frame(recomputed, scopes.schema),
+        )
     partials = warehouse.read(
         sa.select(*(measure_days.c[column] for column in PARTIAL_SCHEMA)).where(
             measure_days.c.measure.in_([measure.name for measure in kept.measures]),
@@ -183,8 +200,8 @@ def _periods_holding(days: set[date], calendar: Calendar, latest: date) -> pl.Da
     )
 
 
-def _frame(scopes: list[tuple], like: pl.DataFrame) -> pl.DataFrame:
-    return pl.DataFrame(scopes, schema=like.schema, orient="row")
+def _frame(scopes: list[tuple], schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    return pl.DataFrame(scopes, schema=schema, orient="row")
 
 
 def _check_definition(warehouse: Warehouse, kept: MeasureSet, log: Callable[[str], None]) -> None:
@@ -235,7 +252,8 @@ def _summarized_days(
                     (loaded_partitions.c.partition_date == measure_days.c.day)
                     & (loaded_partitions.c.entity == kept.entity.name),
                 )
-                .where(totals, loaded_partitions.c.loaded_at > measure_days.c.computed_at)
+                # loaded in the second it was summarized in counts as after (MariaDB keeps seconds)
+                .where(totals, loaded_partitions.c.loaded_at >= measure_days.c.computed_at)
             )
         }
     return summarized, stale
@@ -289,8 +307,10 @@ def _keep(
     extended: pl.DataFrame,
     recomputed: pl.DataFrame,
 ) -> None:
-    """Write the partials of `days` and the first days of the scopes `extended` (with the new days'
-    values not held yet) and `recomputed` (all of them, from all their days' rows), in one transaction."""
+    """Write the partials of `days` and the first days of the scopes `extended` (grain, period_start,
+    period_end, since: those from `since` on replaced by the values of the new days' rows not held
+    from before) and `recomputed` (all of them, from all their days' rows: a scope new to the
+    warehouse, or one with a day changed before days that did not), in one transaction."""
     name = kept.entity.name
     date_column = cast(str, kept.entity.date_column)
     now = datetime.now(UTC)
@@ -308,7 +328,22 @@ def _keep(
         )
         for measure in kept.distinct:
             if not extended.is_empty():
-                found = first_days(new_rows, date_column, measure, kept.dimensions, extended, kept.calendar)
+                connection.execute(
+                    measure_first_days.delete().where(
+                        measure_first_days.c.measure == measure.name,
+                        sa.or_(
+                            *(
+                                (measure_first_days.c.grain == grain)
+                                & (measure_first_days.c.period_start == period_start)
+                                & (measure_first_days.c.first_day >= since)
+                                for grain, period_start, _, since in extended.iter_rows()
+                            )
+                        ),
+                    )
+                )
+                found = first_days(
+                    new_rows, date_column, measure, kept.dimensions, extended.drop("since"), kept.calendar
+                )
                 warehouse.insert_new(connection, measure_first_days, _stored(found, name))
             if not recomputed.is_empty():
                 connection.execute(

@@ -1,8 +1,8 @@
 """The per-day measures the warehouse keeps (assets/kpis/store.py) give the values the rows give.
 
 A company's revenue (with a region) and expenses are loaded into a real warehouse the way runs load
-them: a range, nightly days, a late day before days already summarized, a restated day, then a
-config that adds a dimension. After each step the KPIs over every calendar period and over
+them: a range, nightly days, the latest day loaded again, a late day before days already summarized,
+a restated day, then a config that adds a dimension. After each step the KPIs over every calendar period and over
 objective windows (one that starts a quarter, one that does not) come out of the kept measures
 (`kpi_rows_over`) exactly as the transforms compute them from the warehouse's rows, and revenue and
 active customers per period and region as a plain filter-and-aggregate of the rows says.
@@ -241,6 +241,9 @@ def test_kept_measures_follow_every_kind_of_load(tmp_path: Path, warehouse_url: 
             load(warehouse, config, "revenue_transactions", [sales(day(offset), 1)])
             load(warehouse, config, "expenses", [spending(day(offset))])
             check(warehouse, config, day(offset))
+        # The latest day loaded again, with other rows: its values are replaced, not added to.
+        load(warehouse, config, "revenue_transactions", [sales(day(21), 3, count=4)])
+        check(warehouse, config, day(21))
         # A day after a gap, then the gap's first day: earlier than days already summarized.
         load(warehouse, config, "revenue_transactions", [sales(day(24), 1)])
         check(warehouse, config, day(24))
