@@ -44,7 +44,13 @@ def demo_config(end_date: date, days: int = DEMO_DAYS, invoices_per_day: int = D
             {
                 "name": "erp_invoices",
                 "connector": "sql",
-                "options": {"url": "sqlite:///sources/erp.sqlite", "table": "invoices"},
+                # invoice_date is ISO text (the ERP writes it so): the day window is filtered in the
+                # query, without a scan of every invoice to check that each one is
+                "options": {
+                    "url": "sqlite:///sources/erp.sqlite",
+                    "table": "invoices",
+                    "filter_at_source": True,
+                },
                 "entity": "revenue_transactions",
                 "columns": {
                     "transaction_id": "invoice_no",

@@ -237,17 +237,26 @@ measure_sets = sa.Table(
     comment="One row per dated entity whose flow measures measure_days and measure_first_days keep.",
 )
 
+
+def _dimension_key() -> list[sa.Column]:
+    """A kept measure's dimension and value columns, in its key (MariaDB: with the measure, grain,
+    period and value, within InnoDB's 3,072 bytes)."""
+    return [
+        sa.Column("dimension", sa.String(100), primary_key=True, comment="The dimension; '' for the total."),
+        sa.Column(
+            "dimension_value",
+            sa.String(255),
+            primary_key=True,
+            comment="The dimension's value; '' for the total.",
+        ),
+    ]
+
+
 measure_days = sa.Table(
     "measure_days",
     metadata,
     sa.Column("measure", sa.String(100), primary_key=True, comment="The flow measure's name."),
-    sa.Column("dimension", sa.String(100), primary_key=True, comment="The dimension; '' for the total."),
-    sa.Column(
-        "dimension_value",
-        sa.String(255),
-        primary_key=True,
-        comment="The dimension's value; '' for the total.",
-    ),
+    *_dimension_key(),
     sa.Column("day", sa.Date(), primary_key=True, comment="The day."),
     sa.Column("entity", sa.String(100), nullable=False, comment="The measure's entity."),
     sa.Column("rows", sa.BigInteger(), nullable=False, comment="The entity's rows that day (and value)."),
@@ -266,13 +275,7 @@ measure_first_days = sa.Table(
     "measure_first_days",
     metadata,
     sa.Column("measure", sa.String(100), primary_key=True, comment="The distinct count's name."),
-    sa.Column("dimension", sa.String(100), primary_key=True, comment="The dimension; '' for the total."),
-    sa.Column(
-        "dimension_value",
-        sa.String(255),
-        primary_key=True,
-        comment="The dimension's value; '' for the total.",
-    ),
+    *_dimension_key(),
     sa.Column("grain", sa.String(16), primary_key=True, comment="The calendar period's grain."),
     sa.Column("period_start", sa.Date(), primary_key=True, comment="The calendar period's first day."),
     sa.Column("value", sa.String(255), primary_key=True, comment="A distinct value, as text."),
