@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -44,6 +44,19 @@ class ExtractWindow:
         return self.start - timedelta(days=1), self.end + timedelta(days=2)
 
 
+@dataclass(frozen=True)
+class SourcePart:
+    """A part of a source that changes as a whole (a file): read alone, and skipped by the pipeline
+    while its `stamp` stays the same and it held no row of the days asked for."""
+
+    name: str
+    """What it is, in messages and in the pipeline's record of it (a file's path)."""
+    stamp: str
+    """Changes whenever its content may have (a file's size and modification time)."""
+    read: Callable[[], pl.DataFrame | pl.LazyFrame]
+    """Its rows, as `extract` would yield them."""
+
+
 class SourceError(Exception):
     """A source could not be read, or delivered data that does not match its config.
 
@@ -82,6 +95,12 @@ class Connector(ABC):
         self, window: ExtractWindow | None, source_date_column: str | None
     ) -> Iterator[pl.DataFrame | pl.LazyFrame]:
         """Yield the source's rows (all of them when window is None) as one or more frames."""
+
+    def parts(self) -> list[SourcePart] | None:
+        """The source as parts that `extract` reads one by one (a files source: its files), so the
+        pipeline may skip the unchanged ones without a row of a window's days; None (the default): the
+        source is read only whole, through `extract`."""
+        return None
 
     def resolve_path(self, path: str) -> Path:
         """A path from the config: relative paths are relative to the config file's folder."""

@@ -13,6 +13,7 @@ Anything else that makes a file unreadable is a `SourceError` naming the source 
 from __future__ import annotations
 
 import csv
+import functools
 import glob
 import io
 import json
@@ -34,6 +35,7 @@ from connectors.base import (
     ConnectorOptions,
     ExtractWindow,
     SourceError,
+    SourcePart,
 )
 
 FORMATS_BY_SUFFIX = {".csv": "csv", ".parquet": "parquet", ".ndjson": "ndjson", ".jsonl": "ndjson"}
@@ -102,6 +104,15 @@ class FilesConnector(Connector):
         """One frame per matched file (see `read`), every row whatever the window."""
         for file in self.matched_files():
             yield self.read(file)
+
+    def parts(self) -> list[SourcePart]:
+        """Each matched file, stamped by its size and modification time (nanoseconds)."""
+        parts = []
+        for file in self.matched_files():
+            status = file.stat()
+            stamp = f"{status.st_size}:{status.st_mtime_ns}"
+            parts.append(SourcePart(str(file), stamp, functools.partial(self.read, file)))
+        return parts
 
     def read(self, file: Path) -> pl.DataFrame:
         """One file as a frame: the source's columns, plus the bad-record columns when it has bad records.

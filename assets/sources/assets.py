@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import polars as pl
 
+from assets.sources.parts import PartsRecord
 from assets.sources.transforms import PROTOCOL_COLUMNS, MappedRows, MappingError, map_to_entity, schema_drift
 from assets.sources.values import ValueFormat
 from connectors import Connector, ExtractWindow, SourceError, get_connector
@@ -41,42 +42,77 @@ def extract_source(
 ) -> MappedRows:
     """Extract one source through its connector and map it onto its entity (no Dagster needed).
 
+    A dated source made of parts (a files source's files) is read part by part, and a part unchanged
+    since it was read without a row of the window's days is skipped (`parts.py`).
+
     Raises SourceError (the connector could not read the source) or MappingError (the source lacks a
     mapped column, or its columns drifted from `source_columns`)."""
     entity = config.entity(source.entity)
     connector = make_connector(config, source)
     date_spec = source.columns.get(entity.date_column) if entity.date_column else None
-    frames = list(connector.extract(window, date_spec))
-    if source.source_columns is not None:
-        for frame in frames:
-            schema = frame.lazy().collect_schema()
-            for name in PROTOCOL_COLUMNS:
-                schema.pop(name, None)
-            untyped = (
-                [name for name in frame.columns if frame[name].null_count() == frame.height]
-                if isinstance(frame, pl.DataFrame)
-                else []
-            )
-            drift = schema_drift(schema, source.source_columns, source.name, untyped)
-            if drift:
-                raise MappingError(drift)
-    source_format = value_format(config, source)
-    mapped = MappedRows.concat(
-        entity,
-        [
-            map_to_entity(
-                frame,
-                entity,
-                source.columns,
-                source_name=source.name,
-                value_format=source_format,
-                window=(window.start, window.end) if window else None,
-                not_after=not_after,
-            )
-            for frame in frames
-        ],
+    parts = connector.parts() if window is not None and entity.date_column is not None else None
+    if parts is None:
+        frames = list(connector.extract(window, date_spec))
+        mapped = MappedRows.concat(
+            entity, [_mapped(config, source, frame, window, not_after) for frame in frames]
+        )
+        return dataclasses.replace(
+            mapped, note=connector.window_note, complete=not connector.window_pushed_down
+        )
+    assert window is not None
+    record = PartsRecord.of(config, source)
+    read = [part for part in parts if not record.skippable(part, window)]
+    pieces = []
+    replaced: list[str] = []
+    for part in read:
+        piece = _mapped(config, source, part.read(), window, not_after)
+        replaced += record.undated_of(part)
+        record.record(part, piece.days, piece.undated["raw_row"])
+        pieces.append(piece)
+    record.save([part.name for part in parts])
+    mapped = MappedRows.concat(entity, pieces)
+    skipped = len(parts) - len(read)
+    if not skipped:
+        return mapped
+    return dataclasses.replace(
+        mapped,
+        note=f"read {len(read)} of {len(parts)} parts: the others are unchanged since they were read and "
+        f"hold no row of {window.start} .. {window.end}",
+        complete=False,
+        undated_replaced=pl.Series("raw_row", replaced, pl.String()),
     )
-    return dataclasses.replace(mapped, note=connector.window_note, complete=not connector.window_pushed_down)
+
+
+def _mapped(
+    config: PipelineConfig,
+    source: SourceConfig,
+    frame: pl.DataFrame | pl.LazyFrame,
+    window: ExtractWindow | None,
+    not_after: date | None,
+) -> MappedRows:
+    """One frame of the source mapped onto its entity, after a check of its columns against
+    `source_columns` when the source declares them."""
+    if source.source_columns is not None:
+        schema = frame.lazy().collect_schema()
+        for name in PROTOCOL_COLUMNS:
+            schema.pop(name, None)
+        untyped = (
+            [name for name in frame.columns if frame[name].null_count() == frame.height]
+            if isinstance(frame, pl.DataFrame)
+            else []
+        )
+        drift = schema_drift(schema, source.source_columns, source.name, untyped)
+        if drift:
+            raise MappingError(drift)
+    return map_to_entity(
+        frame,
+        config.entity(source.entity),
+        source.columns,
+        source_name=source.name,
+        value_format=value_format(config, source),
+        window=(window.start, window.end) if window else None,
+        not_after=not_after,
+    )
 
 
 def make_connector(config: PipelineConfig, source: SourceConfig) -> Connector:
@@ -190,7 +226,12 @@ def build_raw_asset(
                         days_between(window.start, window.end) if window else [],
                         None
                         if mapped.complete
-                        else gate.quarantined.filter(pl.col("day").is_null())["raw_row"],
+                        else pl.concat(
+                            [
+                                gate.quarantined.filter(pl.col("day").is_null())["raw_row"],
+                                *([mapped.undated_replaced] if mapped.undated_replaced is not None else []),
+                            ]
+                        ),
                     ),
                 )
             record_check(store, QUALITY_CHECK, key, partition, gate.passed, gate.observed(), context.run_id)

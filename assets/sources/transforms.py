@@ -44,6 +44,12 @@ class MappedRows:
     complete: bool = True
     """The extract holds every row of the source (not only the window's): its rows of no day are all
     of the source's."""
+    days: pl.Series | None = None
+    """Every day the extract's rows are dated on, whatever the window (future days and rejected rows
+    included); None when the entity is not dated."""
+    undated_replaced: pl.Series | None = None
+    """When not complete: raw rows of no day, besides those it found, whose quarantine rows the
+    extract replaces (those an earlier read of the parts it read again had found)."""
 
     @property
     def undated(self) -> pl.DataFrame:
@@ -62,11 +68,13 @@ class MappedRows:
         """The parts of one extract (a connector's frames) as one."""
         if not parts:
             return MappedRows.empty(entity)
+        days = [part.days for part in parts if part.days is not None]
         return MappedRows(
             pl.concat([part.rows for part in parts]),
             pl.concat([part.rejects for part in parts]),
             pl.concat([part.keys for part in parts]),
             sum(part.extract_rows for part in parts),
+            days=pl.concat(days).unique().sort() if days else None,
         )
 
     def duplicate_keys(self) -> pl.DataFrame:
@@ -199,6 +207,7 @@ def map_to_entity(
         rejects=pl.concat([rejects, unreadable]),
         keys=keys,
         extract_rows=typed.height + unreadable.height,
+        days=typed[entity.date_column].drop_nulls().unique().sort() if entity.date_column else None,
     )
 
 
