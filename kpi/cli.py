@@ -336,9 +336,9 @@ def run_cli() -> None:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
         if not isinstance(exit_.code, int | None):
             print(exit_.code, file=sys.stderr)
-    from kpi.warehouse import dispose_all
-
-    dispose_all()  # DuckDB checkpoints its file on close: no .wal left beside it
+    warehouse = sys.modules.get("kpi.warehouse")  # (not imported for a command that opened no warehouse)
+    if warehouse is not None:
+        warehouse.dispose_all()  # DuckDB checkpoints its file on close: no .wal left beside it
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
