@@ -24,8 +24,6 @@ from pathlib import Path
 from typing import IO, Literal
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 from pydantic import field_validator
 
 from connectors.base import (
@@ -147,6 +145,11 @@ class FilesConnector(Connector):
         """Every column as text, empty fields as `""`; a line whose field count is not the header's
         is a bad record with rule `csv_fields: F fields where the header has H (line L)`, placed after
         the good rows. Blank lines are skipped; a header-only file is an empty frame with its columns."""
+        # pyarrow (and numpy under it) only where a CSV is read: a config without CSV sources, and the
+        # commands that only load a config, never import them.
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+
         separator = self.options.separator
         # utf8-lossy: the text with undecodable bytes replaced; utf8: the file itself, memory-mapped.
         lossy = (

@@ -225,10 +225,12 @@ def run_partitions(
     instance: dg.DagsterInstance | None = None,
     single_run: bool = False,
     config: PipelineConfig | None = None,
+    on_start: Callable[[], None] = lambda: None,
 ) -> list[PartitionOutcome]:
     """Run the job for every partition of [first, last]: one run per day, in order, a failing day not
     stopping the rest; or, with single_run, one run over the whole range (much faster for a backfill,
-    but one bad day fails the range)."""
+    but one bad day fails the range). `on_start` is called once everything is set up (the warehouse
+    and the instance open, the job built), before the first run."""
     from pipelines.definitions import CONFIG_VARIABLE, build_definitions
     from pipelines.jobs import JOB_NAME
 
@@ -246,6 +248,7 @@ def run_partitions(
     else:
         runs = [(key, {"partition_key": key}) for key in keys]
     dated = [name for name, entity in config.catalog.entities.items() if entity.is_dated]
+    on_start()
     outcomes = []
     for label, selection in runs:
         previous = os.environ.get(PLANNED_EVENTS_AS_RANGES)
