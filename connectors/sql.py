@@ -162,7 +162,7 @@ class ReadPlan:
     """What one extract runs: the statement, the SQL types reflected for its columns, and the window
     decision (`note` says why, for the run's metadata)."""
 
-    statement: sa.Select[Any]
+    statement: sa.Select[Any] | sa.CompoundSelect
     column_types: dict[str, sa.types.TypeEngine[Any]] = field(default_factory=dict)
     pushed_down: bool = False
     note: str | None = None
@@ -372,6 +372,7 @@ class SqlConnector(Connector):
         """The statement for this extract and the window decision; reflects a table's columns."""
         dialect = connection.dialect.name
         column_types: dict[str, sa.types.TypeEngine[Any]] = {}
+        not_null: set[str] = set()
         statement: sa.Select[Any]
         if self.options.table is not None:
             schema, _, name = self.options.table.rpartition(".")
@@ -387,6 +388,7 @@ class SqlConnector(Connector):
                 statement = sa.select(sa.literal_column("*")).select_from(source)
             else:
                 column_types = {column.name: column.type for column in reflected.columns}
+                not_null = {column.name for column in reflected.columns if not column.nullable}
                 # Lightweight columns: quoted like the table's, but the driver's values come through
                 # untouched (no SQLAlchemy result processing that could fail without naming a column).
                 source = sa.table(
@@ -432,7 +434,14 @@ class SqlConnector(Connector):
         if self.options.filter_at_source:
             reason = "filter_at_source is true" + (f", {type_name}" if type_name else "")
             return self.pushed(
-                statement, column_types, date_column, window, is_date_type(sql_type), reason, dialect
+                statement,
+                column_types,
+                date_column,
+                window,
+                is_date_type(sql_type),
+                reason,
+                dialect,
+                column not in not_null,
             )
         if not column_types:
             return ReadPlan(
@@ -452,7 +461,16 @@ class SqlConnector(Connector):
                 .where(date_column.is_not(None), sa.not_(date_column.op("GLOB")(ISO_DATE_GLOB)))
             ).one()
             if bad == 0:
-                return self.pushed(statement, column_types, date_column, window, False, "ISO text", dialect)
+                return self.pushed(
+                    statement,
+                    column_types,
+                    date_column,
+                    window,
+                    False,
+                    "ISO text",
+                    dialect,
+                    column not in not_null,
+                )
             return ReadPlan(
                 statement,
                 column_types,
@@ -460,7 +478,16 @@ class SqlConnector(Connector):
                 f"not ISO dates (e.g. {sample(example)}){not_pushed}",
             )
         if is_date_type(sql_type):
-            return self.pushed(statement, column_types, date_column, window, True, str(type_name), dialect)
+            return self.pushed(
+                statement,
+                column_types,
+                date_column,
+                window,
+                True,
+                str(type_name),
+                dialect,
+                column not in not_null,
+            )
         return ReadPlan(
             statement, column_types, note=f"window not pushed down: {column} is {type_name}{not_pushed}"
         )
@@ -474,6 +501,7 @@ class SqlConnector(Connector):
         as_dates: bool,
         reason: str,
         dialect: str,
+        nullable: bool = True,
     ) -> ReadPlan:
         """The statement filtered on [first day, day after the last) of `window.source_bounds()`, and
         every row that has no usable date, whatever the window: `col IS NULL`, and on MySQL/MariaDB
@@ -499,8 +527,15 @@ class SqlConnector(Connector):
         in_window = sa.and_(
             date_column >= bound("first_day", first), date_column < bound("after_last_day", after_last)
         )
+        if len(no_date) > 1:  # a MySQL partial date (2026-02-00) may sort inside the window: not twice
+            in_window = in_window & sa.not_(sa.or_(*no_date[1:]))
+        elif not nullable:  # a NOT NULL column (outside MySQL) has no row without a date to add
+            no_date = []
+        # Two selects, not one with OR: an OR of the window and IS NULL keeps SQLite from the date's
+        # index (a scan of every row, the whole history, to read one day).
+        windowed = statement.where(in_window)
         return ReadPlan(
-            statement.where(sa.or_(in_window, *no_date)),
+            sa.union_all(windowed, statement.where(sa.or_(*no_date))) if no_date else windowed,
             column_types,
             pushed_down=True,
             note=f"window pushed down on {date_column.key} ({reason})",
@@ -689,7 +724,7 @@ class SqlConnector(Connector):
         return SourceError(scrub(text, url))
 
     def locate(
-        self, engine: sa.Engine, statement: sa.Select[Any]
+        self, engine: sa.Engine, statement: sa.Select[Any] | sa.CompoundSelect
     ) -> tuple[str, Exception, str | None, sa.Dialect] | None:
         """The first column whose values `statement` cannot fetch on its own, the driver's error,
         an example of the value (as the database writes it as text, when it can) and the dialect; or

@@ -116,6 +116,31 @@ def test_sqlite_iso_text_dates_are_pushed_down(tmp_path: Path, iso_invoices: Pat
     assert source.window_note == "window pushed down on invoice_date (ISO text)"
 
 
+def test_sqlite_a_pushed_window_is_read_through_the_date_s_index(tmp_path: Path) -> None:
+    # A nightly run reads one day of years of invoices: SQLite must search the date's index, not scan
+    # the table (an OR of the window and IS NULL in one WHERE made it scan a NOT NULL column's table).
+    sqlite_database(
+        tmp_path / "erp.sqlite",
+        "CREATE TABLE invoices (invoice_no TEXT PRIMARY KEY, invoice_date TEXT NOT NULL, total REAL)",
+        [(f"inv-{day.day}", day.isoformat(), float(day.day)) for day in DAYS],
+    )
+    with sqlite3.connect(tmp_path / "erp.sqlite") as connection:
+        connection.execute("CREATE INDEX invoices_date ON invoices (invoice_date)")
+    source = connector(tmp_path, url="sqlite:///erp.sqlite", table="invoices")
+    engine = source.engine()
+    try:
+        with engine.connect() as connection:
+            plan = source.plan(connection, WINDOW, "invoice_date")
+            compiled = plan.statement.compile(engine)
+            parameters = tuple(compiled.params[name] for name in compiled.positiontup or [])
+            steps = [row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", parameters)]
+    finally:
+        engine.dispose()
+    assert plan.pushed_down
+    assert any("USING INDEX invoices_date (invoice_date>? AND invoice_date<?)" in step for step in steps), steps
+    assert not any(step == "SCAN invoices" for step in steps), steps
+
+
 def test_sqlite_a_row_without_a_date_comes_with_every_pushed_window(tmp_path: Path) -> None:
     # The window is filtered in SQL, where NULL is in no range: the filter asks for it explicitly, so
     # the mapping sees the row and quarantines it (missing:invoice_date) instead of losing it.
