@@ -162,6 +162,9 @@ def day_partials(
     ).cast(PARTIAL_SCHEMA)  # type: ignore[arg-type]
 
 
+_PART_COLUMNS = ["grain", "period_start", "dimension", DIMENSION_VALUE, "value", "first_day"]
+
+
 def _first_day_parts(
     rows: pl.LazyFrame,
     date_column: str,
@@ -176,27 +179,29 @@ def _first_day_parts(
     One sort of the distinct (value, day) pairs, then a pass per grain or window start that keeps
     the first pair of each value and period: no hash of every row per grain.
     """
-    # The grouping columns that vary: none for the total alone, the value for one dimension.
-    keys = (
-        ["dimension", DIMENSION_VALUE]
-        if len(dimensions) > 1
-        else []
-        if not dimensions[0]
-        else [DIMENSION_VALUE]
-    )
+    # The grouping columns that vary: none for the total alone, the value for one dimension; the
+    # others are one value each, added to the (much fewer) first-day rows, not held for every pair.
+    keys: list[str]
+    constants: list[pl.Expr]
+    if len(dimensions) > 1:
+        keys, constants = ["dimension", DIMENSION_VALUE], []
+    elif dimensions[0] == TOTAL:
+        keys, constants = [], [pl.lit(TOTAL).alias("dimension"), pl.lit(TOTAL).alias(DIMENSION_VALUE)]
+    else:
+        keys, constants = [DIMENSION_VALUE], [pl.lit(dimensions[0]).alias("dimension")]
     value_days = (
         pl.concat(
             [
                 rows.filter(measure.distinct_rows()).select(
-                    pl.lit(dimension).alias("dimension"),
-                    expression,
+                    *([pl.lit(dimension).alias("dimension")] if "dimension" in keys else []),
+                    *([expression] if DIMENSION_VALUE in keys else []),
                     pl.sql_expr(measure.column).alias("value"),  # type: ignore[arg-type]
                     pl.col(date_column).alias("day"),
                 )
                 for dimension, expression in _groupings(dimensions)
             ]
         )
-        .unique([*keys, "value", "day"])
+        .unique()
         .sort(*keys, "value", "day")
         .collect()
         .lazy()
@@ -204,15 +209,17 @@ def _first_day_parts(
     starts_anew = pl.col("value") != pl.col("value").shift(1)
     for key in keys:
         starts_anew = starts_anew | (pl.col(key) != pl.col(key).shift(1))
+    grouping = [*keys, *constants]
     parts = [
         value_days.select(
             pl.lit(None, pl.String()).alias("grain"),
             pl.lit(None, pl.Date()).alias("period_start"),
-            "dimension",
-            DIMENSION_VALUE,
+            *grouping,
             "value",
             pl.col("day").alias("first_day"),
-        ).clear()
+        )
+        .clear()
+        .select(_PART_COLUMNS)
     ]
     for grain in scopes["grain"].unique().sort():
         of_grain = scopes.filter(pl.col("grain") == grain)
@@ -232,11 +239,11 @@ def _first_day_parts(
                 .select(
                     pl.lit(grain).alias("grain"),
                     "period_start",
-                    "dimension",
-                    DIMENSION_VALUE,
+                    *grouping,
                     "value",
                     pl.col("day").alias("first_day"),
                 )
+                .select(_PART_COLUMNS)
             )
             continue
         for start, end in of_grain.group_by("period_start").agg(pl.col("period_end").max()).iter_rows():
@@ -246,11 +253,11 @@ def _first_day_parts(
                 .select(
                     pl.lit(grain).alias("grain"),
                     pl.lit(start).alias("period_start"),
-                    "dimension",
-                    DIMENSION_VALUE,
+                    *grouping,
                     "value",
                     pl.col("day").alias("first_day"),
                 )
+                .select(_PART_COLUMNS)
             )
     return parts
 
