@@ -92,9 +92,10 @@ def _groupings(dimensions: Sequence[str]) -> list[tuple[str, pl.Expr]]:
     ]
 
 
-def _partial_expressions(measure: Measure, index: int) -> list[pl.Expr]:
+def _partial_expressions(measure: Measure, index: int, distinct_days: bool = True) -> list[pl.Expr]:
     """The measure's n and total over one group of rows (SQL semantics: nulls are not counted,
-    summed or compared), named n_{index} and total_{index}."""
+    summed or compared), named n_{index} and total_{index}; a distinct count's n is 0 unless
+    `distinct_days` (its days then counted from first days, see `flows_from_rows`)."""
     condition, kept = measure.condition(), measure.values()
     no_total = pl.lit(None, pl.Float64())
     if measure.agg == "count":
@@ -102,7 +103,7 @@ def _partial_expressions(measure: Measure, index: int) -> list[pl.Expr]:
         n, total = counted, no_total
     elif measure.agg == "count_distinct":
         assert kept is not None, f"{measure.name}: a distinct count needs a column"
-        n, total = kept.drop_nulls().n_unique(), no_total
+        n, total = (kept.drop_nulls().n_unique() if distinct_days else pl.lit(0)), no_total
     else:
         assert kept is not None, f"{measure.name}: {measure.agg} needs a column"
         aggregate = "sum" if measure.agg == "mean" else measure.agg
@@ -116,9 +117,11 @@ def day_partials(
     measures: Sequence[Measure],
     dimensions: Sequence[str],
     days: Sequence[date],
+    distinct_days: bool = True,
 ) -> pl.DataFrame:
     """PARTIAL_SCHEMA rows of the flow `measures` of a dated entity's `rows` on each of `days`, for each
-    of `dimensions` ('' for the total; one pass over the rows for each)."""
+    of `dimensions` ('' for the total; one pass over the rows for each). Without `distinct_days`, a
+    distinct count's n is left 0 (its days counted otherwise: no hash of every row's value per day)."""
     wanted = pl.Series("day", sorted(set(days)), dtype=pl.Date())
     if wanted.is_empty() or not measures:
         return pl.DataFrame(schema=PARTIAL_SCHEMA)
@@ -129,7 +132,7 @@ def day_partials(
     expressions = [
         expression
         for index, measure in enumerate(measures)
-        for expression in _partial_expressions(measure, index)
+        for expression in _partial_expressions(measure, index, distinct_days)
     ]
     frames = []
     for dimension, value in _groupings(dimensions):
@@ -339,8 +342,9 @@ def flows_from_rows(
     first = cast(date, periods["period_start"].min())
     last = cast(date, periods["period_end"].max())
     days = pl.date_range(first, last, eager=True).to_list()
-    partials = day_partials(rows, date_column, measures, dimensions, days)
-    scopes = scopes_of(periods)
+    # A distinct count's days come with its other periods' first days (every pair is a day's first).
+    partials = day_partials(rows, date_column, measures, dimensions, days, distinct_days=False)
+    scopes = scopes_of(periods, with_days=True)
     counts = [
         first_day_counts(rows, date_column, measure, dimensions, scopes, calendar)
         for measure in measures
@@ -349,11 +353,12 @@ def flows_from_rows(
     return partials, pl.concat([pl.DataFrame(schema=FIRST_DAY_COUNT_SCHEMA), *counts])
 
 
-def scopes_of(periods: pl.DataFrame) -> pl.DataFrame:
+def scopes_of(periods: pl.DataFrame, with_days: bool = False) -> pl.DataFrame:
     """The scopes whose first days the distinct counts of `periods` need (grain, period_start,
-    period_end: its latest end): every period but a day's (a day's distinct count is its partial)."""
+    period_end: its latest end): every period but a day's (a day's distinct count is its partial),
+    unless `with_days`."""
     return (
-        periods.filter(pl.col("grain") != "day")
+        periods.filter((pl.col("grain") != "day") | with_days)
         .group_by("grain", "period_start")
         .agg(pl.col("period_end").max())
         .sort("grain", "period_start")
@@ -433,8 +438,13 @@ def rollup(
     values = pl.concat(parts, how="diagonal").with_columns(_measure_value(measures))
     distinct = [measure.name for measure in measures if measure.agg == "count_distinct"]
     if distinct:
+        # a day's distinct count: its partial, unless the counts have the day (`flows_from_rows`)
+        day_counted = counts.filter(pl.col("grain") == "day")["measure"].unique().to_list()
         values = values.join(_distinct_counts(counts, periods), on=keys, how="left").with_columns(
-            pl.when(pl.col("measure").is_in(distinct) & (pl.col("grain") != "day"))
+            pl.when(
+                pl.col("measure").is_in(distinct)
+                & ((pl.col("grain") != "day") | pl.col("measure").is_in(day_counted))
+            )
             .then(pl.col("counted").fill_null(0).cast(pl.Float64()))
             .otherwise(pl.col("value"))
             .alias("value")
@@ -492,7 +502,6 @@ def _distinct_counts(counts: pl.DataFrame, periods: pl.DataFrame) -> pl.LazyFram
     return (
         periods.lazy()
         .select(PERIOD_KEY)
-        .filter(pl.col("grain") != "day")
         .join(counts.lazy(), on=["grain", "period_start"])
         .filter(pl.col("first_day") <= pl.col("period_end"))
         .group_by(*PERIOD_KEY, DIMENSION_VALUE, "measure")
