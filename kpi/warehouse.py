@@ -181,13 +181,14 @@ class Warehouse:
                     f'INSERT OR IGNORE INTO "{table.name}" ({columns}) SELECT {columns} FROM incoming_rows'
                 )
             return
+        statement: sa.Insert
         if dialect == "postgresql":
             statement = postgresql_insert(table).on_conflict_do_nothing()
         elif dialect in ("mysql", "mariadb"):
-            first_key = table.primary_key.columns.values()[0]
-            statement = mysql_insert(table)
-            statement = statement.on_duplicate_key_update(
-                {first_key.name: statement.inserted[first_key.name]}
+            first_key = table.primary_key.columns.values()[0].name
+            mysql_statement = mysql_insert(table)
+            statement = mysql_statement.on_duplicate_key_update(
+                {first_key: mysql_statement.inserted[first_key]}
             )
         else:
             raise NotImplementedError(f"insert_new on {dialect}")

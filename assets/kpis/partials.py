@@ -165,6 +165,16 @@ def day_partials(
     ).cast(PARTIAL_SCHEMA)  # type: ignore[arg-type]
 
 
+def _varying(dimensions: Sequence[str]) -> tuple[list[str], list[pl.Expr]]:
+    """The grouping columns that vary between the rows of `dimensions`' groupings (none for the total
+    alone, the value for one dimension, both for several), and the others as literals."""
+    if len(dimensions) > 1:
+        return ["dimension", DIMENSION_VALUE], []
+    if dimensions[0] == TOTAL:
+        return [], [pl.lit(TOTAL).alias("dimension"), pl.lit(TOTAL).alias(DIMENSION_VALUE)]
+    return [DIMENSION_VALUE], [pl.lit(dimensions[0]).alias("dimension")]
+
+
 _PART_COLUMNS = ["grain", "period_start", "dimension", DIMENSION_VALUE, "value", "first_day"]
 
 
@@ -184,14 +194,7 @@ def _first_day_parts(
     """
     # The grouping columns that vary: none for the total alone, the value for one dimension; the
     # others are one value each, added to the (much fewer) first-day rows, not held for every pair.
-    keys: list[str]
-    constants: list[pl.Expr]
-    if len(dimensions) > 1:
-        keys, constants = ["dimension", DIMENSION_VALUE], []
-    elif dimensions[0] == TOTAL:
-        keys, constants = [], [pl.lit(TOTAL).alias("dimension"), pl.lit(TOTAL).alias(DIMENSION_VALUE)]
-    else:
-        keys, constants = [DIMENSION_VALUE], [pl.lit(dimensions[0]).alias("dimension")]
+    keys, constants = _varying(dimensions)
     value_days = (
         pl.concat(
             [
@@ -212,7 +215,7 @@ def _first_day_parts(
     starts_anew = pl.col("value") != pl.col("value").shift(1)
     for key in keys:
         starts_anew = starts_anew | (pl.col(key) != pl.col(key).shift(1))
-    grouping = [*keys, *constants]
+    grouping: list[str | pl.Expr] = [*keys, *constants]
     parts = [
         value_days.select(
             pl.lit(None, pl.String()).alias("grain"),
@@ -303,13 +306,7 @@ def first_day_counts(
     (counted per grain, never holding every grain's values at once)."""
     parts = _first_day_parts(rows, date_column, measure, dimensions, scopes, calendar)
     # grouped by the columns that vary (the others are one value in a part)
-    varying = (
-        ["dimension", DIMENSION_VALUE]
-        if len(dimensions) > 1
-        else []
-        if not dimensions[0]
-        else [DIMENSION_VALUE]
-    )
+    varying, _ = _varying(dimensions)
     constant = [column for column in ("dimension", DIMENSION_VALUE) if column not in varying]
     counted = [
         part.group_by("period_start", *varying, "first_day").agg(

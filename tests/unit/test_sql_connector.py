@@ -133,11 +133,15 @@ def test_sqlite_a_pushed_window_is_read_through_the_date_s_index(tmp_path: Path)
             plan = source.plan(connection, WINDOW, "invoice_date")
             compiled = plan.statement.compile(engine)
             parameters = tuple(compiled.params[name] for name in compiled.positiontup or [])
-            steps = [row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", parameters)]
+            steps = [
+                row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", parameters)
+            ]
     finally:
         engine.dispose()
     assert plan.pushed_down
-    assert any("USING INDEX invoices_date (invoice_date>? AND invoice_date<?)" in step for step in steps), steps
+    assert any("USING INDEX invoices_date (invoice_date>? AND invoice_date<?)" in step for step in steps), (
+        steps
+    )
     assert not any(step == "SCAN invoices" for step in steps), steps
 
 
