@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import polars as pl
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from kpi.entities import ENTITIES, Entity
 
@@ -278,7 +279,14 @@ measure_first_days = sa.Table(
     *_dimension_key(),
     sa.Column("grain", sa.String(16), primary_key=True, comment="The calendar period's grain."),
     sa.Column("period_start", sa.Date(), primary_key=True, comment="The calendar period's first day."),
-    sa.Column("value", sa.String(255), primary_key=True, comment="A distinct value, as text."),
+    sa.Column(
+        "value",
+        # MySQL/MariaDB compare text by a collation that ignores case and trailing spaces: two
+        # customers 'cus_AbC' and 'cus_abc' would be one key. Bytes compare as they are.
+        sa.String(255).with_variant(mysql.VARBINARY(1020), "mysql", "mariadb"),
+        primary_key=True,
+        comment="A distinct value, as text (its UTF-8 bytes on MySQL/MariaDB).",
+    ),
     sa.Column("entity", sa.String(100), nullable=False, comment="The measure's entity."),
     sa.Column("first_day", sa.Date(), nullable=False, comment="The value's first day in the period."),
     comment="Each distinct value of a distinct count with its first day in each calendar period: a "

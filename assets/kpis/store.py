@@ -344,7 +344,7 @@ def _keep(
                 found = first_days(
                     new_rows, date_column, measure, kept.dimensions, extended.drop("since"), kept.calendar
                 )
-                warehouse.insert_new(connection, measure_first_days, _stored(found, name))
+                warehouse.insert_new(connection, measure_first_days, _stored(found, name, warehouse))
             if not recomputed.is_empty():
                 connection.execute(
                     measure_first_days.delete().where(
@@ -353,12 +353,16 @@ def _keep(
                     )
                 )
                 found = first_days(rows, date_column, measure, kept.dimensions, recomputed, kept.calendar)
-                warehouse.insert(connection, measure_first_days, _stored(found, name))
+                warehouse.insert(connection, measure_first_days, _stored(found, name, warehouse))
 
 
-def _stored(found: pl.LazyFrame, entity: str) -> pl.DataFrame:
-    """`first_days` rows as measure_first_days rows (the value as text)."""
-    return found.with_columns(pl.col("value").cast(pl.String()), entity=pl.lit(entity)).collect()
+def _stored(found: pl.LazyFrame, entity: str, warehouse: Warehouse) -> pl.DataFrame:
+    """`first_days` rows as measure_first_days rows: the value as text, as its UTF-8 bytes on
+    MySQL/MariaDB (a binary column: see kpi/schema.py)."""
+    value = pl.col("value").cast(pl.String())
+    if warehouse.engine.dialect.name in ("mysql", "mariadb"):
+        value = value.cast(pl.Binary())
+    return found.with_columns(value, entity=pl.lit(entity)).collect()
 
 
 def _kept_counts(warehouse: Warehouse, kept: MeasureSet, scopes: pl.DataFrame) -> pl.DataFrame:

@@ -114,13 +114,17 @@ def company(directory: Path, warehouse: str, dimensions: list[str]) -> Path:
 
 def sales(day: date, seed: int, count: int = 12) -> pl.DataFrame:
     """Revenue rows of `day`: customers drawn from a small pool so that they repeat across days (a
-    null customer and a null region among them), amounts with cents."""
+    null customer and a null region among them, and ids that differ only by case or a trailing space),
+    amounts with cents."""
     draw = random.Random(seed * 1000 + day.toordinal())
+    customers = [None if index == 0 else f"c{draw.randint(1, 30)}" for index in range(count)]
+    if count >= 4:  # customers a collation would take for one: by case, by a trailing space
+        customers[-2:] = ["kA" if day.day % 2 else "ka", "s " if day.day % 3 == 0 else "s"]
     return pl.DataFrame(
         {
             "transaction_id": [f"{day}-{seed}-{index}" for index in range(count)],
             "booked_on": [day] * count,
-            "customer_id": [None if index == 0 else f"c{draw.randint(1, 30)}" for index in range(count)],
+            "customer_id": customers,
             "amount": [round(draw.uniform(-20, 500), 2) for _ in range(count)],
             "region": [
                 None if index == 1 else draw.choice(["north", "south", "east"]) for index in range(count)
