@@ -61,25 +61,35 @@ def extract_source(
         )
     assert window is not None
     record = PartsRecord.of(config, source)
+    names = [part.name for part in parts]
     read = [part for part in parts if not record.skippable(part, window)]
+    skipped = [part.name for part in parts if part not in read]
     pieces = []
-    replaced: list[str] = []
+    # the rows of no day found before in the parts read again, and in parts gone since: replaced
+    replaced = [row for name in record.gone(names) for row in record.undated_of(name)]
+    keys = {}
     for part in read:
         piece = _mapped(config, source, part.read(), window, not_after)
-        replaced += record.undated_of(part)
-        record.record(part, piece.days, piece.undated["raw_row"])
+        replaced += record.undated_of(part.name)
+        record.record(part, piece)
+        keys[part.name] = piece.keys
         pieces.append(piece)
-    record.save([part.name for part in parts])
     mapped = MappedRows.concat(entity, pieces)
-    skipped = len(parts) - len(read)
     if not skipped:
-        return mapped
+        return dataclasses.replace(mapped, record_parts=lambda: record.save(names, keys))
+    held = record.keys_of(skipped)
+    keys.update(held)
     return dataclasses.replace(
         mapped,
+        # a key in a part skipped and in one read is a duplicate, as in a whole read
+        keys=pl.concat([mapped.keys, *held.values()]),
+        extract_rows=mapped.extract_rows + record.rows_of(skipped),
+        undated_elsewhere=record.undated_count_of(skipped),
         note=f"read {len(read)} of {len(parts)} parts: the others are unchanged since they were read and "
         f"hold no row of {window.start} .. {window.end}",
         complete=False,
         undated_replaced=pl.Series("raw_row", replaced, pl.String()),
+        record_parts=lambda: record.save(names, keys),
     )
 
 
@@ -142,7 +152,10 @@ def gate_source_rows(
         minimums = {day: source.quality.min_rows_on(day) for day in days}
         table_failures = days_below_minimum(mapped.rows, entity.date_column, minimums)
         # (rows dated in the future are not a misread date: scheduled payments, say)
-        undated = mapped.undated.filter(~pl.col("rule").str.starts_with("future_date:")).height
+        undated = (
+            mapped.undated.filter(~pl.col("rule").str.starts_with("future_date:")).height
+            + mapped.undated_elsewhere
+        )
         if mapped.extract_rows and undated / mapped.extract_rows > UNDATED_LIMIT:
             table_failures.append(
                 f"{undated} of the extract's {mapped.extract_rows} rows have no usable {entity.date_column} "
@@ -234,6 +247,8 @@ def build_raw_asset(
                         ),
                     ),
                 )
+            if mapped.record_parts is not None:  # its rows of no day are quarantined: it may be skipped
+                mapped.record_parts()
             record_check(store, QUALITY_CHECK, key, partition, gate.passed, gate.observed(), context.run_id)
             metadata = {
                 "rows": gate.rows_in,

@@ -14,12 +14,15 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import IO
 
 import polars as pl
 
+from assets.sources.transforms import MappedRows
 from connectors.base import ExtractWindow, SourcePart
 from kpi.config import PipelineConfig, SourceConfig
 
@@ -27,7 +30,8 @@ from kpi.config import PipelineConfig, SourceConfig
 @dataclass
 class PartsRecord:
     """The record of one source's parts: by part name, its stamp, the mapping it was read with, the
-    days its rows were dated on and its raw rows of no day."""
+    days its rows were dated on, its rows, and its raw rows of no day; their keys beside it, in
+    `<source>.keys.parquet`."""
 
     path: Path
     mapping: str
@@ -46,8 +50,15 @@ class PartsRecord:
             held = json.loads(path.read_text())
         except (OSError, ValueError):
             return record
-        if isinstance(held, dict) and held.get("mapping") == mapping and isinstance(held.get("parts"), dict):
-            record.parts = held["parts"]
+        if not (
+            isinstance(held, dict) and held.get("mapping") == mapping and isinstance(held.get("parts"), dict)
+        ):
+            return record
+        try:  # without the keys of the parts it would skip, a duplicate could pass: read everything
+            pl.read_parquet_schema(record.keys_path)
+        except (OSError, pl.exceptions.PolarsError):
+            return record
+        record.parts = held["parts"]
         return record
 
     def skippable(self, part: SourcePart, window: ExtractWindow) -> bool:
@@ -58,32 +69,72 @@ class PartsRecord:
         first, last = window.start.isoformat(), window.end.isoformat()
         return not any(first <= day <= last for day in held.get("days", []))
 
-    def undated_of(self, part: SourcePart) -> list[str]:
-        """The raw rows of no day the part held when it was last read."""
-        return list(self.parts.get(part.name, {}).get("undated", []))
+    def undated_of(self, name: str) -> list[str]:
+        """The raw rows of no day the part `name` held when it was last read."""
+        return list(self.parts.get(name, {}).get("undated", []))
 
-    def record(self, part: SourcePart, days: pl.Series | None, undated: pl.Series) -> None:
-        """What the part holds now: the days its rows are dated on, its raw rows of no day."""
+    def gone(self, names: list[str]) -> list[str]:
+        """The parts recorded that are not among `names` (a file deleted since)."""
+        return [name for name in self.parts if name not in names]
+
+    def rows_of(self, names: list[str]) -> int:
+        """The rows the parts `names` held when they were last read."""
+        return sum(int(self.parts[name].get("rows", 0)) for name in names)
+
+    def undated_count_of(self, names: list[str]) -> int:
+        """Their rows without a usable date then (rows dated after that day's today not counted)."""
+        return sum(int(self.parts[name].get("undated_rows", 0)) for name in names)
+
+    def keys_of(self, names: list[str]) -> dict[str, pl.Series]:
+        """The readable keys of the parts `names` when they were last read (a key twice in a source
+        is a duplicate, whichever parts it is in)."""
+        held = pl.read_parquet(self.keys_path).filter(pl.col("part").is_in(names))
+        return {name: held.filter(pl.col("part") == name)["key"] for name in names}
+
+    @property
+    def keys_path(self) -> Path:
+        return self.path.with_name(f"{self.path.stem}.keys.parquet")
+
+    def record(self, part: SourcePart, mapped: MappedRows) -> None:
+        """What the part holds now: the days its rows are dated on, its rows, its raw rows of no day."""
+        days = mapped.days
+        undated = mapped.undated
         self.parts[part.name] = {
             "stamp": part.stamp,
             "days": []
             if days is None
             else [day.isoformat() for day in days.to_list() if isinstance(day, date)],
-            "undated": undated.to_list(),
+            "rows": mapped.extract_rows,
+            "undated_rows": undated.filter(~pl.col("rule").str.starts_with("future_date:")).height,
+            "undated": undated["raw_row"].to_list(),
         }
 
-    def save(self, names: list[str]) -> None:
-        """Write the record of the parts `names` (the source's parts now: a file gone is forgotten)."""
+    def save(self, names: list[str], keys: dict[str, pl.Series]) -> None:
+        """Write the record of the parts `names` (the source's parts now: a file gone is forgotten)
+        and their keys: first the keys, then the record that vouches for them."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        frame = pl.concat(
+            [
+                pl.DataFrame({"part": [name] * keys[name].len(), "key": keys[name].cast(pl.String())})
+                for name in names
+                if name in keys
+            ]
+            or [pl.DataFrame(schema={"part": pl.String(), "key": pl.String()})]
+        )
+        self._replace(self.keys_path, lambda file: frame.write_parquet(file))
         data = {
             "mapping": self.mapping,
             "parts": {name: self.parts[name] for name in names if name in self.parts},
         }
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        self._replace(self.path, lambda file: file.write(json.dumps(data).encode()))
+
+    def _replace(self, path: Path, write: Callable[[IO[bytes]], object]) -> None:
+        """Write `path` whole: a temporary file beside it, then a rename."""
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         try:
-            with os.fdopen(handle, "w") as file:
-                json.dump(data, file)
-            os.replace(temporary, self.path)
+            with os.fdopen(handle, "wb") as file:
+                write(file)
+            os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise

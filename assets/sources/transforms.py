@@ -9,7 +9,7 @@ no day: it comes back with every window, with a null `day`.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -49,7 +49,13 @@ class MappedRows:
     included); None when the entity is not dated."""
     undated_replaced: pl.Series | None = None
     """When not complete: raw rows of no day, besides those it found, whose quarantine rows the
-    extract replaces (those an earlier read of the parts it read again had found)."""
+    extract replaces (those an earlier read of the parts it read again, or of parts gone, had found)."""
+    undated_elsewhere: int = 0
+    """Rows of no usable date (not future ones) in the parts of the source not read (extract_rows
+    counts their rows too): the share of the whole source without a date."""
+    record_parts: Callable[[], None] | None = None
+    """Records what the parts read hold (`assets/sources/parts.py`): called once their rows of no day
+    are quarantined, so that a part is never skipped before they are."""
 
     @property
     def undated(self) -> pl.DataFrame:
