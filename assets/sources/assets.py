@@ -77,12 +77,10 @@ def extract_source(
     mapped = MappedRows.concat(entity, pieces)
     if not skipped:
         return dataclasses.replace(mapped, record_parts=lambda: record.save(names, keys))
-    held = record.keys_of(skipped)
-    keys.update(held)
     return dataclasses.replace(
         mapped,
-        # a key in a part skipped and in one read is a duplicate, as in a whole read
-        keys=pl.concat([mapped.keys, *held.values()]),
+        # a key of the window's rows also in a part skipped is a duplicate, as in a whole read
+        keys=pl.concat([mapped.keys, record.keys_among(skipped, mapped.rows[entity.key])]),
         extract_rows=mapped.extract_rows + record.rows_of(skipped),
         undated_elsewhere=record.undated_count_of(skipped),
         note=f"read {len(read)} of {len(parts)} parts: the others are unchanged since they were read and "

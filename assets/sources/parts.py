@@ -11,6 +11,7 @@ temporary file, then a rename), so two runs never leave half a record.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -30,8 +31,8 @@ from kpi.config import PipelineConfig, SourceConfig
 @dataclass
 class PartsRecord:
     """The record of one source's parts: by part name, its stamp, the mapping it was read with, the
-    days its rows were dated on, its rows, and its raw rows of no day; their keys beside it, in
-    `<source>.keys.parquet`."""
+    days its rows were dated on, its rows, and its raw rows of no day; each part's keys beside it, in
+    `<source>.keys/`."""
 
     path: Path
     mapping: str
@@ -50,21 +51,16 @@ class PartsRecord:
             held = json.loads(path.read_text())
         except (OSError, ValueError):
             return record
-        if not (
-            isinstance(held, dict) and held.get("mapping") == mapping and isinstance(held.get("parts"), dict)
-        ):
-            return record
-        try:  # without the keys of the parts it would skip, a duplicate could pass: read everything
-            pl.read_parquet_schema(record.keys_path)
-        except (OSError, pl.exceptions.PolarsError):
-            return record
-        record.parts = held["parts"]
+        if isinstance(held, dict) and held.get("mapping") == mapping and isinstance(held.get("parts"), dict):
+            record.parts = held["parts"]
         return record
 
     def skippable(self, part: SourcePart, window: ExtractWindow) -> bool:
         """Unchanged since it was read, and without a row of the window's days then."""
         held = self.parts.get(part.name)
         if held is None or held.get("stamp") != part.stamp:
+            return False
+        if not self.keys_file(part.name).is_file():  # its keys are needed to find duplicates
             return False
         first, last = window.start.isoformat(), window.end.isoformat()
         return not any(first <= day <= last for day in held.get("days", []))
@@ -85,15 +81,20 @@ class PartsRecord:
         """Their rows without a usable date then (rows dated after that day's today not counted)."""
         return sum(int(self.parts[name].get("undated_rows", 0)) for name in names)
 
-    def keys_of(self, names: list[str]) -> dict[str, pl.Series]:
-        """The readable keys of the parts `names` when they were last read (a key twice in a source
-        is a duplicate, whichever parts it is in)."""
-        held = pl.read_parquet(self.keys_path).filter(pl.col("part").is_in(names))
-        return {name: held.filter(pl.col("part") == name)["key"] for name in names}
+    def keys_among(self, names: list[str], wanted: pl.Series) -> pl.Series:
+        """The keys of `wanted` that the parts `names` held when they were last read: a key twice in
+        a source is a duplicate, whichever parts it is in (each part's keys in a file of its own)."""
+        if not names or wanted.is_empty():
+            return wanted.clear().cast(pl.String())
+        found = pl.scan_parquet([self.keys_file(name) for name in names]).filter(
+            pl.col("key").is_in(wanted.cast(pl.String()).implode())
+        )
+        return found.collect()["key"]
 
-    @property
-    def keys_path(self) -> Path:
-        return self.path.with_name(f"{self.path.stem}.keys.parquet")
+    def keys_file(self, name: str) -> Path:
+        """The file of a part's keys: `<source>.keys/<hash of its name>.parquet`."""
+        digest = hashlib.sha256(name.encode()).hexdigest()[:24]
+        return self.path.with_name(f"{self.path.stem}.keys") / f"{digest}.parquet"
 
     def record(self, part: SourcePart, mapped: MappedRows) -> None:
         """What the part holds now: the days its rows are dated on, its rows, its raw rows of no day."""
@@ -110,18 +111,16 @@ class PartsRecord:
         }
 
     def save(self, names: list[str], keys: dict[str, pl.Series]) -> None:
-        """Write the record of the parts `names` (the source's parts now: a file gone is forgotten)
-        and their keys: first the keys, then the record that vouches for them."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        frame = pl.concat(
-            [
-                pl.DataFrame({"part": [name] * keys[name].len(), "key": keys[name].cast(pl.String())})
-                for name in names
-                if name in keys
-            ]
-            or [pl.DataFrame(schema={"part": pl.String(), "key": pl.String()})]
-        )
-        self._replace(self.keys_path, lambda file: frame.write_parquet(file))
+        """Write the keys of the parts read (`keys`, by name), then the record of the parts `names`
+        (the source's parts now: a file gone is forgotten, with its keys' file)."""
+        directory = self.path.with_name(f"{self.path.stem}.keys")
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, part_keys in keys.items():
+            self._replace(
+                self.keys_file(name), pl.DataFrame({"key": part_keys.cast(pl.String())}).write_parquet
+            )
+        for name in self.gone(names):
+            self.keys_file(name).unlink(missing_ok=True)
         data = {
             "mapping": self.mapping,
             "parts": {name: self.parts[name] for name in names if name in self.parts},
