@@ -153,9 +153,7 @@ def stored_flows(
         read_days |= set(pl.date_range(period_start, period_end, eager=True).to_list())
     if read_days:
         log(f"{entity.name}: summarizing {len(to_summarize)} day(s) from the rows of {len(read_days)}")
-        rows = warehouse.read_entity(
-            entity, min(read_days), max(read_days), kept.sources, sorted(read_days)
-        ).lazy()
+        rows = warehouse.read_entity(entity, sources=kept.sources, days=sorted(read_days)).lazy()
     else:
         rows = pl.LazyFrame(schema=entity.schema)
     if to_summarize:

@@ -50,11 +50,12 @@ def extract_source(
     entity = config.entity(source.entity)
     connector = make_connector(config, source)
     date_spec = source.columns.get(entity.date_column) if entity.date_column else None
+    source_format = value_format(config, source)
     parts = connector.parts() if window is not None and entity.date_column is not None else None
     if parts is None:
         frames = list(connector.extract(window, date_spec))
         mapped = MappedRows.concat(
-            entity, [_mapped(config, source, frame, window, not_after) for frame in frames]
+            entity, [_mapped(config, source, source_format, frame, window, not_after) for frame in frames]
         )
         return dataclasses.replace(
             mapped, note=connector.window_note, complete=not connector.window_pushed_down
@@ -69,7 +70,7 @@ def extract_source(
     replaced = [row for name in record.gone(names) for row in record.undated_of(name)]
     keys = {}
     for part in read:
-        piece = _mapped(config, source, part.read(), window, not_after)
+        piece = _mapped(config, source, source_format, part.read(), window, not_after)
         replaced += record.undated_of(part.name)
         record.record(part, piece)
         keys[part.name] = piece.keys
@@ -94,12 +95,13 @@ def extract_source(
 def _mapped(
     config: PipelineConfig,
     source: SourceConfig,
+    source_format: ValueFormat,
     frame: pl.DataFrame | pl.LazyFrame,
     window: ExtractWindow | None,
     not_after: date | None,
 ) -> MappedRows:
-    """One frame of the source mapped onto its entity, after a check of its columns against
-    `source_columns` when the source declares them."""
+    """One frame of the source mapped onto its entity with `source_format` (`value_format`), after a
+    check of its columns against `source_columns` when the source declares them."""
     if source.source_columns is not None:
         schema = frame.lazy().collect_schema()
         for name in PROTOCOL_COLUMNS:
@@ -117,7 +119,7 @@ def _mapped(
         config.entity(source.entity),
         source.columns,
         source_name=source.name,
-        value_format=value_format(config, source),
+        value_format=source_format,
         window=(window.start, window.end) if window else None,
         not_after=not_after,
     )
