@@ -121,6 +121,16 @@ def key_results_suite() -> list[Expectation]:
     ]
 
 
+def objective_progress_suite() -> list[Expectation]:
+    """objective_progress before it is published: progress within [0, 1], a known status."""
+    return [
+        _expect("expect_column_values_to_not_be_null", column="objective_id"),
+        _expect("expect_column_values_to_be_between", column="progress", min_value=0, max_value=1),
+        _expect("expect_column_values_to_be_between", column="expected_progress", min_value=0, max_value=1),
+        _expect("expect_column_values_to_be_in_set", column="status", value_set=STATUSES),
+    ]
+
+
 def build_expectation(spec: dict[str, Any]):
     """A Great Expectations expectation from a spec: {type: expect_column_values_to_be_between,
     column: amount, ...}. Imports GX (seconds): only for validation through GX and for checking a

@@ -96,6 +96,10 @@ def _run(config_path: Path, first: date, last: date, single_run: bool = False):
         ]
         note = f" ({', '.join(filter(None, counts))}: see table quarantine)" if any(counts) else ""
         rows = f" {outcome.rows:,} rows" if outcome.rows else ""
+        if outcome.alerts_sent:
+            note += f"; {outcome.alerts_sent} alert(s) sent"
+        if outcome.alerts_failed:
+            note += f"; alerts not sent, kept for the next run: {outcome.alerts_failed}"
         if outcome.success:
             progress.console.print(
                 f"  {outcome.partition} [green]ok[/green]{escape(rows)}{escape(note)}", highlight=False

@@ -173,18 +173,126 @@ class SourceConfig(StrictModel):
         return self
 
 
+KeyResultType = Literal["increase", "decrease", "stay_above", "stay_below"]
+STAY_TYPES = ("stay_above", "stay_below")
+MEASURE_HELP = "to_date, {latest_complete: GRAIN} or {trailing_days: N}"
+
+
+class Measure(StrictModel):
+    """What a key result's actual is measured over, as of a day T (DESIGN.md "Key results"): `to_date`
+    the objective's start to min(T, end); `latest_complete` the latest complete period of `grain`
+    inside that; `trailing_days` the `days` days up to min(T, end)."""
+
+    kind: Literal["to_date", "latest_complete", "trailing_days"] = "to_date"
+    grain: Grain | None = None
+    days: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def from_yaml(cls, value: Any) -> Any:
+        """`to_date`, `{latest_complete: month}` or `{trailing_days: 90}`, as the config writes them."""
+        if isinstance(value, Measure):
+            return value
+        if value == "to_date" or value == {"to_date": None}:
+            return {"kind": "to_date"}
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, argument),) = value.items()
+            if key == "latest_complete":
+                if argument not in GRAINS:
+                    raise ValueError(
+                        f"latest_complete: expected one of {', '.join(GRAINS)}, got {argument!r}"
+                    )
+                return {"kind": key, "grain": argument}
+            if key == "trailing_days":
+                if isinstance(argument, bool) or not isinstance(argument, int) or argument < 1:
+                    raise ValueError(f"trailing_days: expected a whole number of days >= 1, got {argument!r}")
+                return {"kind": key, "days": argument}
+        if isinstance(value, dict) and "kind" in value:
+            return value
+        raise ValueError(f"expected {MEASURE_HELP}, got {value!r}")
+
+    @property
+    def label(self) -> str:
+        """How people read it: "to date", "latest complete month", "trailing 90 days"."""
+        if self.kind == "latest_complete":
+            return f"latest complete {self.grain}"
+        if self.kind == "trailing_days":
+            return f"trailing {self.days} days"
+        return "to date"
+
+    @property
+    def spec(self) -> str:
+        """As the config writes it, in one string: to_date, latest_complete: month, trailing_days: 90."""
+        if self.kind == "latest_complete":
+            return f"latest_complete: {self.grain}"
+        if self.kind == "trailing_days":
+            return f"trailing_days: {self.days}"
+        return "to_date"
+
+
 class KeyResultConfig(StrictModel):
     id: str = Field(pattern=SLUG)
     description: str
     kpi_id: str = Field(description="a KPI of the catalog (checked against it with the whole config)")
-    baseline: float
+    type: KeyResultType | None = Field(
+        default=None,
+        description="increase | decrease (default: from baseline vs target) | stay_above | stay_below",
+    )
+    baseline: float | None = Field(default=None, description="where progress starts; not for stay_*")
     target: float
+    measure: Measure = Field(
+        default_factory=lambda: Measure(kind="to_date"), description=MEASURE_HELP + " (default to_date)"
+    )
+    weight: float = Field(default=1.0, gt=0, description="its share of its objective's progress")
+    dimension: dict[str, str] | None = Field(
+        default=None, description="{dimension: value}: the KPI's row for one dimension value"
+    )
 
     @model_validator(mode="after")
-    def target_differs_from_baseline(self) -> KeyResultConfig:
+    def type_fits_baseline_and_target(self) -> KeyResultConfig:
+        if self.type in STAY_TYPES:
+            return self
+        if self.baseline is None:
+            raise ValueError(
+                f"baseline is missing: a{'n' if self.type != 'decrease' else ''} {self.type or 'increase or decrease'} "
+                "key result moves from a baseline to its target (a stay_above or stay_below one needs none)"
+            )
         if self.target == self.baseline:
             raise ValueError(f"target equals baseline ({self.target}): progress would be undefined")
+        if self.type == "increase" and self.target < self.baseline:
+            raise ValueError(
+                f"type increase, but target {self.target} is below baseline {self.baseline}: use decrease"
+            )
+        if self.type == "decrease" and self.target > self.baseline:
+            raise ValueError(
+                f"type decrease, but target {self.target} is above baseline {self.baseline}: use increase"
+            )
         return self
+
+    @field_validator("dimension")
+    @classmethod
+    def one_dimension(cls, dimension: dict[str, str] | None) -> dict[str, str] | None:
+        if dimension is not None and len(dimension) != 1:
+            raise ValueError(
+                f"expected one dimension and its value, like {{segment: enterprise}}; got {dimension}"
+            )
+        return dimension
+
+    @property
+    def kind(self) -> KeyResultType:
+        """The type, the default worked out: increase when the target is above the baseline."""
+        if self.type is not None:
+            return self.type
+        assert self.baseline is not None
+        return "increase" if self.target > self.baseline else "decrease"
+
+    @property
+    def dimension_key(self) -> tuple[str, str]:
+        """(dimension, dimension_value) of the KPI row it reads: ('', '') for the KPI's total."""
+        if not self.dimension:
+            return ("", "")
+        ((name, value),) = self.dimension.items()
+        return (name, value)
 
 
 class ObjectiveConfig(StrictModel):
@@ -193,6 +301,7 @@ class ObjectiveConfig(StrictModel):
     owner: str
     start: date
     end: date
+    parent: str | None = Field(default=None, description="the objective this one is aligned under")
     key_results: list[KeyResultConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -200,6 +309,42 @@ class ObjectiveConfig(StrictModel):
         if self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
         return self
+
+
+class StatusRules(StrictModel):
+    """How far behind expected progress a key result may be and still be on track, or at risk."""
+
+    on_track_slack: float = Field(default=0.10, ge=0, le=1)
+    at_risk_slack: float = Field(default=0.25, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def at_risk_is_looser(self) -> StatusRules:
+        if self.at_risk_slack < self.on_track_slack:
+            raise ValueError(
+                f"at_risk_slack {self.at_risk_slack} is below on_track_slack {self.on_track_slack}: "
+                "at risk starts where on track ends"
+            )
+        return self
+
+
+class AlertConfig(StrictModel):
+    """A webhook posted a JSON message ({"text": ...}, Slack's incoming-webhook shape) when key results
+    change: `status_change` for every change of status from the previous as-of day, `off_track` when
+    one becomes off_track or missed."""
+
+    on: Literal["status_change", "off_track"]
+    webhook_env: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="the environment variable holding the webhook URL (a secret: never in the file)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def yaml_on_key(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `on:` key as the boolean true.
+        if isinstance(value, dict) and True in value and "on" not in value:
+            value = {("on" if key is True else key): item for key, item in value.items()}
+        return value
 
 
 class CalendarConfig(StrictModel):
@@ -233,6 +378,8 @@ class PipelineConfig(StrictModel):
     kpis: list[KpiDeclaration] = Field(default_factory=list)
     objectives: list[ObjectiveConfig] = Field(default_factory=list)
     objectives_file: str | None = None
+    status_rules: StatusRules = Field(default_factory=StatusRules)
+    alerts: list[AlertConfig] = Field(default_factory=list)
     config_dir: Path = Field(default=Path("."), exclude=True)
     """The folder of the config file: relative paths in it are relative to this."""
     config_file: Path | None = Field(default=None, exclude=True)
@@ -306,13 +453,54 @@ class PipelineConfig(StrictModel):
                 raise ValueError(f"{where}.{error}") from None
         for index, objective in enumerate(self.objectives):
             for number, kr in enumerate(objective.key_results):
-                if kr.kpi_id not in catalog.kpis:
-                    raise ValueError(
-                        f"objectives[{index}].key_results[{number}].kpi_id: unknown KPI {kr.kpi_id!r}; "
-                        f"expected one of: {', '.join(catalog.kpis)}"
-                    )
+                self._check_key_result(catalog, kr, f"objectives[{index}].key_results[{number}]")
+        self._check_parents()
         self._catalog = catalog
         return self
+
+    def _check_key_result(self, catalog: Catalog, kr: KeyResultConfig, where: str) -> None:
+        """The key result's KPI, dimension and latest_complete grain are ones this config computes."""
+        kpi = catalog.kpis.get(kr.kpi_id)
+        if kpi is None:
+            raise ValueError(
+                f"{where}.kpi_id: unknown KPI {kr.kpi_id!r}; expected one of: {', '.join(catalog.kpis)}"
+            )
+        if kr.dimension:
+            dimension, _ = kr.dimension_key
+            if dimension not in kpi.dimensions:
+                having = (
+                    ", ".join(kpi.dimensions) if kpi.dimensions else "none (declare dimensions: on the KPI)"
+                )
+                raise ValueError(
+                    f"{where}.dimension: KPI {kpi.kpi_id} has no dimension {dimension!r}; its dimensions: {having}"
+                )
+        if kr.measure.kind == "latest_complete" and kr.measure.grain not in self.grains:
+            raise ValueError(
+                f"{where}.measure: latest_complete {kr.measure.grain}, but the config computes only "
+                f"grains {', '.join(self.grains)} (grains:)"
+            )
+
+    def _check_parents(self) -> None:
+        """Every `parent` names another objective, and following parents never comes back."""
+        parents = {objective.id: objective.parent for objective in self.objectives}
+        for index, objective in enumerate(self.objectives):
+            if objective.parent is None:
+                continue
+            if objective.parent not in parents:
+                raise ValueError(
+                    f"objectives[{index}].parent: unknown objective {objective.parent!r}; expected one of: "
+                    f"{', '.join(o.id for o in self.objectives if o.id != objective.id) or 'none'}"
+                )
+            chain = [objective.id]
+            current: str | None = objective.parent
+            while current is not None:
+                if current in chain:
+                    raise ValueError(
+                        f"objectives[{index}].parent: objectives aligned in a cycle: "
+                        f"{' -> '.join([*chain[chain.index(current) :], current])}"
+                    )
+                chain.append(current)
+                current = parents[current]
 
     @property
     def catalog(self) -> Catalog:
@@ -332,6 +520,8 @@ class PipelineConfig(StrictModel):
             for key, value in source.options.items():
                 if key.endswith("_env") and isinstance(value, str):
                     names[f"sources[{index}].options.{key} ({source.name})"] = value
+        for index, alert in enumerate(self.alerts):
+            names[f"alerts[{index}].webhook_env"] = alert.webhook_env
         return names
 
     def check_environment(self) -> None:

@@ -31,6 +31,8 @@ def demo_config(end_date: date, days: int = DEMO_DAYS, invoices_per_day: int = D
     calendar = Calendar()  # the demo config sets no `calendar:`: calendar quarters
     quarter_start = calendar.period_start(end_date, "quarter")
     quarter_end = calendar.period_end(quarter_start, "quarter")
+    # The first whole month of the demo's data (it starts on first_day).
+    season_start = first_day if first_day.day == 1 else calendar.next_period_start(first_day, "month")
     # About what a quarter of the demo company sells (an invoice averages about 900 over its tiers),
     # and its starting headcount (kpi/demo_sources.py): targets a demo run is on track for.
     quarter_days = (quarter_end - quarter_start).days + 1
@@ -133,6 +135,7 @@ def demo_config(end_date: date, days: int = DEMO_DAYS, invoices_per_day: int = D
                         "kpi_id": "revenue",
                         "baseline": 0,
                         "target": expected_revenue,
+                        "weight": 2,  # revenue counts twice as much as the margin in the objective
                     },
                     {
                         "id": "kr-net-margin",
@@ -147,15 +150,26 @@ def demo_config(end_date: date, days: int = DEMO_DAYS, invoices_per_day: int = D
                 "id": "happy-customers",
                 "title": "Keep customers happy and loyal",
                 "owner": "VP Customer Success",
-                "start": quarter_start.isoformat(),
+                "parent": "profitable-growth",
+                # from the first whole month of data, so a month is complete by the demo's last day
+                "start": season_start.isoformat(),
                 "end": quarter_end.isoformat(),
                 "key_results": [
                     {
-                        "id": "kr-churn",
-                        "description": "Quarterly churn down from 8% to 5%",
+                        "id": "kr-monthly-churn",
+                        "description": "Monthly churn at or below 3%",
                         "kpi_id": "customer_churn_rate",
-                        "baseline": 0.08,
-                        "target": 0.05,
+                        "type": "stay_below",
+                        "target": 0.03,
+                        "measure": {"latest_complete": "month"},
+                    },
+                    {
+                        "id": "kr-nps",
+                        "description": "NPS of 25 or more over the last 30 days",
+                        "kpi_id": "nps",
+                        "type": "stay_above",
+                        "target": 25,
+                        "measure": {"trailing_days": 30},
                     },
                     {
                         "id": "kr-csat",
@@ -164,19 +178,13 @@ def demo_config(end_date: date, days: int = DEMO_DAYS, invoices_per_day: int = D
                         "baseline": 75,
                         "target": 85,
                     },
-                    {
-                        "id": "kr-nps",
-                        "description": "NPS from 20 to 40",
-                        "kpi_id": "nps",
-                        "baseline": 20,
-                        "target": 40,
-                    },
                 ],
             },
             {
                 "id": "strong-team",
                 "title": "Build a stable team",
                 "owner": "CHRO",
+                "parent": "profitable-growth",
                 "start": quarter_start.isoformat(),
                 "end": quarter_end.isoformat(),
                 "key_results": [
@@ -186,6 +194,15 @@ def demo_config(end_date: date, days: int = DEMO_DAYS, invoices_per_day: int = D
                         "kpi_id": "headcount",
                         "baseline": headcount - 1,
                         "target": headcount + 3,
+                    },
+                    {
+                        "id": "kr-turnover",
+                        "description": "Monthly employee turnover down from 6% to 3%",
+                        "kpi_id": "employee_turnover_rate",
+                        "type": "decrease",
+                        "baseline": 0.06,
+                        "target": 0.03,
+                        "measure": {"latest_complete": "month"},
                     },
                     {
                         "id": "kr-revenue-per-employee",

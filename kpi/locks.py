@@ -22,6 +22,8 @@ WAREHOUSE_POOL = "warehouse"
 lock below also covers runs of other instances and processes)."""
 LOCK_NAME = "kpi_pipeline_warehouse"
 LOCK_KEY = 0x6B70695F77617265  # "kpi_ware": the PostgreSQL advisory lock's 64-bit key
+ALERTS_LOCK = ("kpi_pipeline_alerts", 0x6B70695F616C7274)  # "kpi_alrt"
+"""(name, key) of the lock alert deliveries take instead: posting never holds up a run."""
 POLL_SECONDS = 0.5
 DEFAULT_TIMEOUT_SECONDS = 1800.0
 
@@ -35,9 +37,11 @@ def warehouse_lock(
     engine: sa.Engine,
     log: Callable[[str], None] = lambda message: None,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    lock: tuple[str, int] = (LOCK_NAME, LOCK_KEY),
 ) -> Iterator[None]:
-    """Hold the warehouse's writer lock for the block, waiting for another holder up to
-    `timeout_seconds` (saying so once through `log`). Raises WarehouseBusy after the wait.
+    """Hold the warehouse's writer lock (or another `lock`: its MySQL name and PostgreSQL key) for the
+    block, waiting for another holder up to `timeout_seconds` (saying so once through `log`). Raises
+    WarehouseBusy after the wait.
 
     The lock lives on its own connection, apart from the block's transactions, and is released
     when the block ends, or when the process dies (the server drops a dead session's locks).
@@ -46,26 +50,32 @@ def warehouse_lock(
     if dialect not in ("postgresql", "mysql", "mariadb"):
         yield
         return
+    name, key = lock
     with engine.connect() as connection:
-        _acquire(connection, dialect, log, timeout_seconds)
+        _acquire(connection, dialect, log, timeout_seconds, name, key)
         try:
             yield
         finally:
             release = (
                 "SELECT pg_advisory_unlock(:key)" if dialect == "postgresql" else "SELECT RELEASE_LOCK(:name)"
             )
-            connection.execute(sa.text(release), {"key": LOCK_KEY, "name": LOCK_NAME})
+            connection.execute(sa.text(release), {"key": key, "name": name})
             connection.commit()
 
 
 def _acquire(
-    connection: sa.Connection, dialect: str, log: Callable[[str], None], timeout_seconds: float
+    connection: sa.Connection,
+    dialect: str,
+    log: Callable[[str], None],
+    timeout_seconds: float,
+    name: str,
+    key: int,
 ) -> None:
     attempt = "SELECT pg_try_advisory_lock(:key)" if dialect == "postgresql" else "SELECT GET_LOCK(:name, 0)"
     deadline = time.monotonic() + timeout_seconds
     waited = False
     while True:
-        acquired = connection.execute(sa.text(attempt), {"key": LOCK_KEY, "name": LOCK_NAME}).scalar()
+        acquired = connection.execute(sa.text(attempt), {"key": key, "name": name}).scalar()
         connection.commit()  # (the lock is the session's, not the transaction's)
         if acquired:
             return

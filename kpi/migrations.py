@@ -382,6 +382,37 @@ def _add_measure_tables(connection: sa.Connection, dialect: sa.Dialect) -> None:
         table.create(connection, checkfirst=True)
 
 
+# ----------------------------------------------------------------------------------------------------
+# Migration 5: key results the way OKR teams write them (types, measures, weights, dimensions), aligned
+# objectives, objective progress and alerts. The columns are frozen here; the new tables are created
+# from kpi/schema.py as they are at this migration (like migration 4's).
+
+OKR_COLUMNS: dict[str, list[sa.Column]] = {
+    "objectives": [sa.Column("parent_objective_id", sa.String(255))],
+    "key_result_definitions": [
+        sa.Column("type", sa.String(16)),
+        sa.Column("measure", sa.String(64)),
+        sa.Column("weight", sa.Double()),
+        sa.Column("dimension", sa.String(100)),
+        sa.Column("dimension_value", sa.String(255)),
+    ],
+    "key_results": [sa.Column("window_start", sa.Date()), sa.Column("window_end", sa.Date())],
+}
+
+
+def _okr_types_and_objective_progress(connection: sa.Connection, dialect: sa.Dialect) -> None:
+    for table, columns in OKR_COLUMNS.items():
+        for column in columns:
+            add_column_if_missing(connection, table, column)
+    # a stay_above / stay_below key result has no baseline
+    if dialect.name in ("mysql", "mariadb"):
+        connection.exec_driver_sql("ALTER TABLE key_result_definitions MODIFY baseline DOUBLE NULL")
+    else:
+        connection.exec_driver_sql("ALTER TABLE key_result_definitions ALTER COLUMN baseline DROP NOT NULL")
+    for new_table in (schema.objective_progress, schema.alerts):
+        new_table.create(connection, checkfirst=True)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "tables of the first release", _create_release_1_tables, _has_release_1_tables),
     Migration(
@@ -400,6 +431,12 @@ MIGRATIONS: list[Migration] = [
         4,
         "measure_sets, measure_days and measure_first_days: flow measures kept per day",
         _add_measure_tables,
+    ),
+    Migration(
+        5,
+        "key result types, measures, weights and dimensions; objectives' parent; key_results' measure "
+        "window; tables objective_progress and alerts",
+        _okr_types_and_objective_progress,
     ),
 ]
 LATEST_VERSION = MIGRATIONS[-1].version

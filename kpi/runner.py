@@ -44,6 +44,11 @@ class PartitionOutcome:
     """The daily partitions the run covered."""
     rows: int = 0
     """Rows the run loaded into the dated entities' tables (loaded_partitions)."""
+    alerts_sent: int = 0
+    """Alert messages posted after the run (key result status changes, `kpi.alerts`)."""
+    alerts_failed: str | None = None
+    """Why a webhook failed after the run (its messages stay unsent for the next delivery); the run
+    itself is not failed by it."""
 
 
 def run_row_counts(warehouse, run_id: str, dated_entities: list[str]) -> tuple[int, int, int]:
@@ -264,6 +269,7 @@ def run_partitions(
             else:
                 os.environ[PLANNED_EVENTS_AS_RANGES] = previous
         quarantined, undated, loaded = run_row_counts(warehouse, result.run_id, dated)
+        delivery = _deliver_alerts(warehouse, config)
         outcome = PartitionOutcome(
             label,
             result.success,
@@ -273,10 +279,25 @@ def run_partitions(
             undated,
             days=len(keys) if single_run else 1,
             rows=loaded,
+            alerts_sent=delivery.sent,
+            alerts_failed="; ".join(f"{env}: {why}" for env, why in delivery.failed.items()) or None,
         )
         on_outcome(outcome)
         outcomes.append(outcome)
     return outcomes
+
+
+def _deliver_alerts(warehouse, config: PipelineConfig):
+    """Post the alerts the run raised (and any left unsent before), as the okr_alerts sensor would:
+    `kpi run` has no daemon to run it. A webhook failing never fails the run."""
+    from kpi.alerts import Delivery, deliver_alerts
+
+    if not config.alerts:
+        return Delivery(0, {}, 0)
+    try:
+        return deliver_alerts(warehouse, config)
+    except Exception as error:  # the warehouse unreadable now: the run's own outcome says why
+        return Delivery(0, {"alerts": f"not delivered ({type(error).__name__})"}, 0)
 
 
 if __name__ == "__main__":  # the Dagster home of a config (the argument), made ready: `make ui` uses it

@@ -55,6 +55,20 @@ KEY_RESULT_SCHEMA: dict[str, pl.DataType] = {
     "progress": pl.Float64(),
     "expected_progress": pl.Float64(),
     "status": pl.String(),
+    # added by migration 5: last in the table too (after computed_at)
+    "window_start": pl.Date(),
+    "window_end": pl.Date(),
+}
+KEY_RESULT_COLUMNS_OF_MIGRATION_5 = ("window_start", "window_end")
+
+OBJECTIVE_PROGRESS_SCHEMA: dict[str, pl.DataType] = {
+    "objective_id": pl.String(),
+    "as_of": pl.Date(),
+    "progress": pl.Float64(),
+    "expected_progress": pl.Float64(),
+    "status": pl.String(),
+    "key_results_known": pl.Int64(),
+    "key_results_total": pl.Int64(),
 }
 
 
@@ -378,27 +392,101 @@ KEY_RESULT_COMMENTS = {
     "stay_above / stay_below).",
     "status": "on_track, at_risk, off_track, achieved, missed or unknown (actual null, or its window not "
     "fully covered).",
+    "window_start": "First day of the window the actual is measured over (the key result's measure): the "
+    "objective's start (to_date), as_of's trailing days, or the latest complete calendar period; null "
+    "when there is none yet, or on rows computed before this was recorded.",
+    "window_end": "Last day of the window the actual is measured over.",
 }
+
+
+def _computed_columns(
+    schema: dict[str, pl.DataType], comments: dict[str, str], key: tuple[str, ...], added: tuple[str, ...]
+) -> list[sa.Column]:
+    """The table columns of rows the pipeline computes: `schema`'s, then computed_at, then the columns
+    a migration `added` later (where ALTER TABLE puts them)."""
+
+    def column(name: str) -> sa.Column:
+        return sa.Column(name, column_type(schema[name]), primary_key=name in key, comment=comments[name])
+
+    return [
+        *(column(name) for name in schema if name not in added),
+        sa.Column(
+            "computed_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            comment="When the row was computed (UTC).",
+        ),
+        *(column(name) for name in added),
+    ]
+
 
 key_results = sa.Table(
     "key_results",
     metadata,
-    *(
-        sa.Column(
-            name,
-            column_type(dtype),
-            primary_key=name in ("key_result_id", "as_of"),
-            comment=KEY_RESULT_COMMENTS[name],
-        )
-        for name, dtype in KEY_RESULT_SCHEMA.items()
-    ),
-    sa.Column(
-        "computed_at",
-        sa.DateTime(timezone=True),
-        nullable=False,
-        comment="When the row was computed (UTC).",
+    *_computed_columns(
+        KEY_RESULT_SCHEMA, KEY_RESULT_COMMENTS, ("key_result_id", "as_of"), KEY_RESULT_COLUMNS_OF_MIGRATION_5
     ),
     comment="One row per key result and as-of day: its actual, progress and status.",
+)
+
+OBJECTIVE_PROGRESS_COMMENTS = {
+    "objective_id": "The objective (objectives.objective_id).",
+    "as_of": "The day the objective is evaluated as of.",
+    "progress": "The weight-weighted mean of the progress of its key results whose status is not unknown "
+    "(a fraction); null when all are unknown.",
+    "expected_progress": "Days of the objective's period elapsed up to as_of, inclusive, / days in the "
+    "period.",
+    "status": "By the increase rule on progress: achieved, on_track, at_risk, off_track, missed, or unknown "
+    "when every key result is.",
+    "key_results_known": "Its key results as of as_of whose status is not unknown: those progress counts.",
+    "key_results_total": "Its key results as of as_of.",
+}
+
+objective_progress = sa.Table(
+    "objective_progress",
+    metadata,
+    *_computed_columns(OBJECTIVE_PROGRESS_SCHEMA, OBJECTIVE_PROGRESS_COMMENTS, ("objective_id", "as_of"), ()),
+    comment="One row per objective and as-of day: its progress from its key results, and its status.",
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column(
+        "webhook_env",
+        sa.String(100),
+        primary_key=True,
+        comment="The environment variable naming the webhook the message goes to (the config's alerts).",
+    ),
+    sa.Column("key_result_id", TEXT, primary_key=True, comment="The key result whose status changed."),
+    sa.Column("as_of", sa.Date(), primary_key=True, comment="The as-of day the status changed on."),
+    sa.Column("status", sa.String(16), primary_key=True, comment="Its new status."),
+    sa.Column(
+        "previous_status", sa.String(16), comment="Its status the as-of day before; null on its first day."
+    ),
+    sa.Column("objective_id", TEXT, nullable=False, comment="Its objective (objectives.objective_id)."),
+    sa.Column(
+        "rule",
+        sa.String(32),
+        nullable=False,
+        comment="The alert rule it matched: status_change or off_track.",
+    ),
+    sa.Column("message", sa.String(2000), nullable=False, comment="The text posted (Slack's `text`)."),
+    sa.Column(
+        "created_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        comment="When the key results were published (UTC).",
+    ),
+    sa.Column(
+        "sent_at", sa.DateTime(timezone=True), comment="When the webhook accepted it (UTC); null: not yet."
+    ),
+    sa.Column(
+        "attempts", sa.Integer(), nullable=False, comment="Deliveries tried (each retried with backoff)."
+    ),
+    sa.Column("last_error", sa.String(1000), comment="Why the last delivery failed (never the webhook URL)."),
+    comment="One row per key result status change an alert rule matched, sent once to its webhook by the "
+    "okr_alerts sensor (or `kpi run`): the outbox and the record of what was sent.",
 )
 
 objectives = sa.Table(
@@ -409,6 +497,11 @@ objectives = sa.Table(
     sa.Column("owner", TEXT, nullable=False, comment="Who owns the objective."),
     sa.Column("period_start", sa.Date(), nullable=False, comment="First day of the objective's period."),
     sa.Column("period_end", sa.Date(), nullable=False, comment="Last day of the objective's period."),
+    sa.Column(
+        "parent_objective_id",
+        TEXT,
+        comment="The objective this one is aligned under (objectives.objective_id); null for a top one.",
+    ),
     comment="One row per objective of the OKR config, for BI joins and labels.",
 )
 
@@ -419,9 +512,31 @@ key_result_definitions = sa.Table(
     sa.Column("objective_id", TEXT, nullable=False, comment="Its objective (objectives.objective_id)."),
     sa.Column("description", TEXT, nullable=False, comment="The key result's description."),
     sa.Column("kpi_id", TEXT, nullable=False, comment="The KPI it measures (kpi_definitions.kpi_id)."),
-    sa.Column("baseline", sa.Double(), nullable=False, comment="Baseline value (KPI's unit)."),
+    sa.Column(
+        "baseline", sa.Double(), comment="Baseline value (KPI's unit); null for stay_above / stay_below."
+    ),
     sa.Column("target", sa.Double(), nullable=False, comment="Target value (KPI's unit)."),
-    comment="One row per key result of the OKR config: its label, KPI, baseline and target.",
+    sa.Column(
+        "type",
+        sa.String(16),
+        comment="increase, decrease, stay_above or stay_below (null on rows before it).",
+    ),
+    sa.Column(
+        "measure",
+        sa.String(64),
+        comment="What the actual is measured over: to_date, latest_complete: GRAIN or trailing_days: N.",
+    ),
+    sa.Column("weight", sa.Double(), comment="Its weight in its objective's progress (default 1)."),
+    sa.Column(
+        "dimension",
+        sa.String(100),
+        comment="The KPI dimension it reads one value of; '' for the KPI's total.",
+    ),
+    sa.Column(
+        "dimension_value", TEXT, comment="The dimension value whose KPI row it reads; '' for the total."
+    ),
+    comment="One row per key result of the OKR config: its label, KPI, type, measure, weight, baseline and "
+    "target.",
 )
 
 kpi_definitions = sa.Table(
@@ -616,15 +731,30 @@ def _listed(alias: str, columns: list[str]) -> str:
     return ", ".join(f"{alias}.{{{name}}}" for name in columns)
 
 
+# Added by migration 5, so listed after computed_at.
+_KEY_RESULT_VIEW_COLUMNS_5 = ["window_start", "window_end"]
+_DEFINITION_VIEW_COLUMNS_5 = ["type", "measure", "weight", "dimension", "dimension_value"]
+_OBJECTIVE_VIEW_COLUMNS_5 = {
+    "objective_progress": "progress",
+    "objective_expected_progress": "expected_progress",
+    "objective_status": "status",
+}
+
 okr_scorecard = View(
     name="okr_scorecard",
-    comment="Each key result at its latest as-of day, with its objective's title and owner and its description.",
+    comment="Each key result at its latest as-of day, with its objective's title, owner, parent and progress "
+    "that day, and its description, type and measure.",
     sql=f"""
         SELECT o.{{title}} AS {{objective_title}}, o.{{owner}}, d.{{description}},
-            {_listed("r", _KEY_RESULT_VIEW_COLUMNS)}
+            {_listed("r", _KEY_RESULT_VIEW_COLUMNS)},
+            {_listed("r", _KEY_RESULT_VIEW_COLUMNS_5)},
+            {_listed("d", _DEFINITION_VIEW_COLUMNS_5)},
+            o.{{parent_objective_id}},
+            {", ".join(f"p.{{{column}}} AS {{{name}}}" for name, column in _OBJECTIVE_VIEW_COLUMNS_5.items())}
         FROM key_results r
         JOIN objectives o ON o.objective_id = r.objective_id
         JOIN key_result_definitions d ON d.key_result_id = r.key_result_id
+        LEFT JOIN objective_progress p ON p.objective_id = r.objective_id AND p.as_of = r.as_of
         WHERE r.as_of = (SELECT max(l.as_of) FROM key_results l WHERE l.key_result_id = r.key_result_id)
     """,
     columns={
@@ -634,6 +764,16 @@ okr_scorecard = View(
         **{
             name: KEY_RESULT_COMMENTS.get(name, "When the row was computed (UTC).")
             for name in _KEY_RESULT_VIEW_COLUMNS
+        },
+        **{name: KEY_RESULT_COMMENTS[name] for name in _KEY_RESULT_VIEW_COLUMNS_5},
+        **{
+            name: f"{key_result_definitions.c[name].comment} (key_result_definitions.{name})"
+            for name in _DEFINITION_VIEW_COLUMNS_5
+        },
+        "parent_objective_id": objectives.c.parent_objective_id.comment or "",
+        **{
+            name: f"{OBJECTIVE_PROGRESS_COMMENTS[column]} (objective_progress.{column}, as of the same day)"
+            for name, column in _OBJECTIVE_VIEW_COLUMNS_5.items()
         },
     },
 )

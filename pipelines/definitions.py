@@ -21,6 +21,7 @@ from pipelines.jobs import build_kpi_job
 from pipelines.partitions import daily_partitions
 from pipelines.resources import WarehouseResource
 from pipelines.schedules import build_nightly_schedule
+from pipelines.sensors import build_alert_sensor
 
 CONFIG_VARIABLE = "KPI_CONFIG"
 
@@ -52,6 +53,7 @@ def _build_definitions(config: PipelineConfig) -> dg.Definitions:
         executor=dg.in_process_executor,
         jobs=[job],
         schedules=[build_nightly_schedule(job)],
+        sensors=[build_alert_sensor(config)] if config.alerts else [],
         resources={
             "io_manager": DailyParquetIOManager(base_dir=str(config.storage_path())),
             "warehouse": WarehouseResource(

@@ -1,25 +1,31 @@
 """Dagster wiring for the OKR tables: `okr/objectives` (the config's objectives and key results) and
-`okr/key_results` (each key result as of each day of the partition)."""
+`okr/key_results` (each key result and objective as of each day of the partition, and the alerts their
+changes raise)."""
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import polars as pl
 
 from assets.kpis.compute import kpi_rows_over
 from assets.okr.transforms import (
-    KEY_RESULT_SCHEMA,
     as_of_windows,
     key_result_frame,
     key_results,
     measured_windows,
+    objective_progress,
+    status_changes,
 )
 from expectations.checks import blocking_check, validate_output
-from expectations.suites import key_results_suite
+from expectations.suites import key_results_suite, objective_progress_suite
 from kpi.config import PipelineConfig
 from kpi.locks import WAREHOUSE_POOL, warehouse_lock
 from kpi.periods import days_between
+from kpi.schema import KPI_VALUE_SCHEMA
+from kpi.schema import alerts as alerts_table
+from kpi.schema import objective_progress as objective_progress_table
 from kpi.warehouse import (
     KEY_RESULTS_DAYS,
     KPI_VALUES_DAYS,
@@ -35,6 +41,40 @@ from pipelines.retries import TRANSIENT_RETRY
 
 KEY_RESULTS = dg.AssetKey(["okr", "key_results"])
 SUITE_CHECK = "key_results_suite"
+OBJECTIVES_CHECK = "objective_progress_suite"
+
+
+@dataclass(frozen=True)
+class ComputedKeyResults:
+    key_results: pl.DataFrame
+    """key_results rows (KEY_RESULT_SCHEMA) of every as-of day computed."""
+    objectives: pl.DataFrame
+    """objective_progress rows (OBJECTIVE_PROGRESS_SCHEMA) of the same days."""
+    as_of_days: list[date]
+    """The as-of days computed: their rows are replaced."""
+
+
+def window_values(
+    warehouse: Warehouse,
+    config: PipelineConfig,
+    windows: pl.DataFrame,
+    run_days: list[date],
+    log: Callable[[str], None],
+) -> pl.DataFrame:
+    """kpi_values rows (KPI_VALUE_SCHEMA) over the key results' measure windows: each KPI's total row,
+    and its dimension rows where a key result reads one dimension value."""
+    parts = []
+    for with_dimensions in (False, True):
+        used = windows.filter((pl.col("dimension") != "") == with_dimensions)
+        periods = measured_windows(used)
+        kpis = [
+            config.catalog.kpis[kpi_id]
+            for kpi_id in used["kpi_id"].unique().sort()
+            if set(config.catalog.kpis[kpi_id].inputs) <= set(config.provided_entities)
+        ]
+        if kpis and not periods.is_empty():
+            parts.append(kpi_rows_over(warehouse, config, periods, kpis, run_days, with_dimensions, log))
+    return pl.concat(parts) if parts else pl.DataFrame(schema=KPI_VALUE_SCHEMA)
 
 
 def compute_key_results(
@@ -43,53 +83,61 @@ def compute_key_results(
     first_day: date,
     last_day: date,
     log: Callable[[str], None] = lambda _: None,
-) -> tuple[pl.DataFrame, list[date]]:
-    """Each key result as of each day from first_day to the latest loaded day; replaces those days' rows.
+) -> ComputedKeyResults:
+    """Each key result and objective as of each day from first_day to the latest loaded day.
 
-    A key result as of T sums every loaded day up to T, so loading an earlier day (late data, a
-    backfill) changes it for every later T: they are recomputed too, and so are they from the earliest
-    day whose kpi_values changed since its key results were computed (a row moved away from it). A
-    nightly run recomputes one day.
+    A key result as of T reads loaded days up to T, so loading an earlier day (late data, a backfill)
+    changes it for every later T: they are recomputed too, and so are they from the earliest day whose
+    kpi_values changed since its key results were computed (a row moved away from it). A nightly run
+    recomputes one day.
     """
     through = max(last_day, warehouse.latest_loaded_day() or last_day)
     stale = warehouse.days_to_recompute(KEY_RESULTS_DAYS, [KPI_VALUES_DAYS])
     as_of_days = days_between(min([first_day, *stale]), through)
-    windows = as_of_windows(key_result_frame(config.objectives), as_of_days)
-    if windows.is_empty():
-        rows = pl.DataFrame(schema=KEY_RESULT_SCHEMA)
-    else:
-        periods = measured_windows(windows)
-        wanted = [config.catalog.kpis[kpi_id] for kpi_id in windows["kpi_id"].unique().sort()]
-        computable = [kpi for kpi in wanted if set(kpi.inputs) <= set(config.provided_entities)]
-        rows = key_results(
-            windows,
-            # key results read a KPI's total row
-            kpi_rows_over(
-                warehouse,
-                config,
-                periods,
-                computable,
-                days_between(first_day, last_day),
-                with_dimensions=False,
-                log=log,
-            ),
-        )
-    return rows, as_of_days
+    definitions = key_result_frame(config.objectives)
+    windows = as_of_windows(definitions, as_of_days, config.reporting_calendar)
+    values = window_values(warehouse, config, windows, days_between(first_day, last_day), log)
+    rows = key_results(windows, values, config.status_rules)
+    return ComputedKeyResults(rows, objective_progress(rows, definitions, config.status_rules), as_of_days)
 
 
 def load_key_results(
-    warehouse: Warehouse, rows: pl.DataFrame, as_of_days: list[date], computed_at: datetime, run_id: str
-) -> None:
-    """Replace the key results of `as_of_days` and record them computed (loaded_partitions, as
-    key_results), in one transaction."""
+    warehouse: Warehouse,
+    config: PipelineConfig,
+    computed: ComputedKeyResults,
+    computed_at: datetime,
+    run_id: str,
+) -> int:
+    """Replace the key results and objective progress of the computed as-of days, record them computed
+    (loaded_partitions, as key_results) and add the alerts their status changes raise (`kpi.alerts`),
+    in one transaction. Returns the alerts added."""
+    from kpi.alerts import alert_rows, previous_statuses
+
+    stamp = pl.lit(computed_at, dtype=pl.Datetime("us", "UTC"))
+    days = computed.as_of_days
+    new_alerts = None
+    if config.alerts and days:
+        changes = status_changes(
+            computed.key_results, previous_statuses(warehouse, min(days) - timedelta(days=1))
+        )
+        new_alerts = alert_rows(changes, config, computed_at)
     with warehouse.transaction() as connection:
         warehouse.replace(
             connection,
             key_results_table,
-            rows.with_columns(computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC"))),
-            key_results_table.c.as_of.in_(as_of_days),
+            computed.key_results.with_columns(computed_at=stamp),
+            key_results_table.c.as_of.in_(days),
         )
-        record_loaded_days(warehouse, connection, KEY_RESULTS_DAYS, as_of_days, {}, run_id, computed_at)
+        warehouse.replace(
+            connection,
+            objective_progress_table,
+            computed.objectives.with_columns(computed_at=stamp),
+            objective_progress_table.c.as_of.in_(days),
+        )
+        if new_alerts is not None and not new_alerts.is_empty():
+            warehouse.insert_new(connection, alerts_table, new_alerts)  # a change already raised stays one
+        record_loaded_days(warehouse, connection, KEY_RESULTS_DAYS, days, {}, run_id, computed_at)
+    return 0 if new_alerts is None else new_alerts.height
 
 
 def build_okr_assets(
@@ -106,17 +154,37 @@ def build_okr_assets(
     )
     def objectives_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
         objective_rows = pl.DataFrame(
-            [(o.id, o.title, o.owner, o.start, o.end) for o in config.objectives],
-            schema=["objective_id", "title", "owner", "period_start", "period_end"],
+            [(o.id, o.title, o.owner, o.start, o.end, o.parent) for o in config.objectives],
+            schema={
+                "objective_id": pl.String(),
+                "title": pl.String(),
+                "owner": pl.String(),
+                "period_start": pl.Date(),
+                "period_end": pl.Date(),
+                "parent_objective_id": pl.String(),
+            },
             orient="row",
         )
         definition_rows = pl.DataFrame(
             [
-                (kr.id, o.id, kr.description, kr.kpi_id, kr.baseline, kr.target)
+                (kr.id, o.id, kr.description, kr.kpi_id, kr.baseline, kr.target, kr.kind)
+                + (kr.measure.spec, kr.weight, *kr.dimension_key)
                 for o in config.objectives
                 for kr in o.key_results
             ],
-            schema=["key_result_id", "objective_id", "description", "kpi_id", "baseline", "target"],
+            schema={
+                "key_result_id": pl.String(),
+                "objective_id": pl.String(),
+                "description": pl.String(),
+                "kpi_id": pl.String(),
+                "baseline": pl.Float64(),
+                "target": pl.Float64(),
+                "type": pl.String(),
+                "measure": pl.String(),
+                "weight": pl.Float64(),
+                "dimension": pl.String(),
+                "dimension_value": pl.String(),
+            },
             orient="row",
         )
         store = warehouse.get(config)
@@ -137,38 +205,57 @@ def build_okr_assets(
                 SUITE_CHECK,
                 "The key_results suite (expectations/suites.py): progress in [0, 1], a known status.",
                 partitions,
-            )
+            ),
+            blocking_check(
+                KEY_RESULTS,
+                OBJECTIVES_CHECK,
+                "The objective_progress suite (expectations/suites.py): progress in [0, 1], a known status.",
+                partitions,
+            ),
         ],
         deps=[dg.AssetKey(["kpi", "kpi_values"]), objectives_asset],
         partitions_def=partitions,
         backfill_policy=SINGLE_RUN,
         group_name="okr",
         kinds={"polars", "sql"},
-        description="Every key result as of the partition's day: actual, progress, expected progress and "
-        "status; loaded to the warehouse table key_results.",
+        description="Every key result and objective as of the partition's day (and later days already "
+        "loaded): actual, progress, expected progress and status; loaded to the warehouse tables "
+        "key_results and objective_progress, with the alerts their status changes raise (table alerts, "
+        "posted by the okr_alerts sensor).",
     )
     def key_results_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         first_day, last_day = partition_days(context)
         store = warehouse.get(config)
         with warehouse_lock(store.engine, context.log.info):
-            rows, as_of_days = compute_key_results(store, config, first_day, last_day, context.log.info)
-            result, failure = validate_output(
-                store,
-                KEY_RESULTS,
-                SUITE_CHECK,
-                partition_label(context),
-                context.run_id,
-                rows,
-                key_results_suite(),
-            )
-            yield result
-            if failure:  # a value that failed a blocking check is never published
-                raise dg.Failure(failure, allow_retries=False)
-            load_key_results(store, rows, as_of_days, datetime.now(UTC), context.run_id)
-            latest = rows.filter(pl.col("as_of") == last_day)
+            computed = compute_key_results(store, config, first_day, last_day, context.log.info)
+            failures = []
+            for check, rows, suite in (
+                (SUITE_CHECK, computed.key_results, key_results_suite()),
+                (OBJECTIVES_CHECK, computed.objectives, objective_progress_suite()),
+            ):
+                result, failure = validate_output(
+                    store, KEY_RESULTS, check, partition_label(context), context.run_id, rows, suite
+                )
+                yield result
+                if failure:
+                    failures.append(failure)
+            if failures:  # a value that failed a blocking check is never published
+                raise dg.Failure("; ".join(failures), allow_retries=False)
+            raised = load_key_results(store, config, computed, datetime.now(UTC), context.run_id)
+            latest = computed.key_results.filter(pl.col("as_of") == last_day)
+            objectives_latest = computed.objectives.filter(pl.col("as_of") == last_day)
             yield dg.MaterializeResult(
                 metadata={
-                    "rows": rows.height,
+                    "rows": computed.key_results.height,
+                    "alerts_raised": raised,
+                    **{
+                        f"objective {objective_id}": status
+                        if progress is None
+                        else f"{status} (progress {progress:.0%})"
+                        for objective_id, status, progress in objectives_latest.select(
+                            "objective_id", "status", "progress"
+                        ).iter_rows()
+                    },
                     **{
                         f"{kr_id}": f"{status} (progress {progress:.0%})" if progress is not None else status
                         for kr_id, status, progress in latest.select(
