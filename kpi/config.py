@@ -217,7 +217,7 @@ class Measure(StrictModel):
         if self.kind == "latest_complete":
             return f"latest complete {self.grain}"
         if self.kind == "trailing_days":
-            return f"trailing {self.days} days"
+            return f"trailing {self.days} day{'' if self.days == 1 else 's'}"
         return "to date"
 
     @property

@@ -85,11 +85,11 @@ FROM okr_scorecard
 ORDER BY objective_title, key_result_id;""",
     ),
     (
-        "A KPI's monthly trend against its key result's target (here the key result kr-churn)",
-        """SELECT v.period_start AS month, v.value, d.baseline, d.target, v.is_complete, v.days_covered
+        "A KPI's monthly trend against its key result's target (here the key result kr-monthly-churn)",
+        """SELECT v.period_start AS month, v.value, d.type, d.baseline, d.target, v.is_complete, v.days_covered
 FROM kpi_values v
 JOIN key_result_definitions d ON d.kpi_id = v.kpi_id
-WHERE d.key_result_id = 'kr-churn' AND v.grain = 'month' AND v.dimension = ''
+WHERE d.key_result_id = 'kr-monthly-churn' AND v.grain = 'month' AND v.dimension = ''
 ORDER BY v.period_start;""",
     ),
     (
@@ -114,6 +114,21 @@ ORDER BY kpi_id, period_start;""",
 FROM kpi_values
 WHERE kpi_id = 'revenue' AND grain = 'quarter' AND dimension = 'region'
 ORDER BY dimension_value, period_start;""",
+    ),
+    (
+        "Each objective's progress day by day against the progress expected by then, with its parent",
+        """SELECT o.title, o.parent_objective_id, p.as_of, p.progress, p.expected_progress, p.status,
+    p.key_results_known, p.key_results_total
+FROM objective_progress p
+JOIN objectives o ON o.objective_id = p.objective_id
+ORDER BY o.title, p.as_of;""",
+    ),
+    (
+        "Alerts not delivered yet, and why",
+        """SELECT webhook_env, key_result_id, as_of, previous_status, status, attempts, last_error
+FROM alerts
+WHERE sent_at IS NULL
+ORDER BY created_at;""",
     ),
 ]
 
@@ -141,6 +156,8 @@ def _view_column_type(name: str) -> str:
         return "float"
     if name == "objective_title":
         return "text (255)"
+    if name.startswith("objective_") and name.removeprefix("objective_") in schema.objective_progress.c:
+        return _type_name(schema.objective_progress.c[name.removeprefix("objective_")])
     for table in (schema.key_results, schema.kpi_values, schema.kpi_definitions, schema.objectives):
         if name in table.c:
             return _type_name(table.c[name])

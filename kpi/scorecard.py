@@ -134,7 +134,9 @@ def _key_result_label(row: dict) -> Text:
     if row["measure"] and row["measure"] != "to_date":
         kind, _, argument = row["measure"].partition(": ")
         notes.append(
-            f"latest complete {argument}" if kind == "latest_complete" else f"trailing {argument} days"
+            f"latest complete {argument}"
+            if kind == "latest_complete"
+            else f"trailing {argument} day{'' if argument == '1' else 's'}"
         )
     if row["weight"] is not None and row["weight"] != 1:
         notes.append(f"weight {row['weight']:g}")

@@ -80,7 +80,7 @@ VERSION_2_VIEWS = {
     """,
 }
 USER_VIEW = "CREATE VIEW my_kpis AS SELECT kpi_id, value FROM kpi_latest"
-ALL_VERSIONS = [(1,), (2,), (3,), (4,)]
+ALL_VERSIONS = [(1,), (2,), (3,), (4,), (5,)]
 
 
 @contextmanager
@@ -249,7 +249,9 @@ def test_a_previous_release_warehouse_is_migrated_in_place_with_its_rows_and_a_u
     finally:
         engine.dispose()
     assert (
-        done.migrations == [2, 3, 4] and set(done.views) == {"okr_scorecard", "kpi_latest"} and done.comments
+        done.migrations == [2, 3, 4, 5]
+        and set(done.views) == {"okr_scorecard", "kpi_latest"}
+        and done.comments
     )
     assert columns_of(any_warehouse) == latest_columns()
     assert rows(any_warehouse, "SELECT version FROM schema_version ORDER BY version") == ALL_VERSIONS
@@ -274,7 +276,7 @@ def test_a_warehouse_of_issue_7_without_schema_version_is_recognized_as_version_
         done = migrations.upgrade(engine)
     finally:
         engine.dispose()
-    assert done.migrations == [3, 4]  # versions 1 and 2 only recorded
+    assert done.migrations == [3, 4, 5]  # versions 1 and 2 only recorded
     assert rows(any_warehouse, "SELECT version FROM schema_version ORDER BY version") == ALL_VERSIONS
     assert columns_of(any_warehouse) == latest_columns()
     assert rows(any_warehouse, "SELECT kpi_id, value FROM my_kpis") == [("revenue", 1234.5)]
@@ -289,7 +291,7 @@ def test_a_warehouse_with_only_some_of_the_first_releases_tables_gets_the_rest(t
             url,
             "INSERT INTO kpi_values (kpi_id, grain, period_start, computed_at) VALUES ('nps', 'day', '2025-01-01', now())",
         )
-        assert migrations.upgrade(engine).migrations == [1, 2, 3, 4]
+        assert migrations.upgrade(engine).migrations == [1, 2, 3, 4, 5]
     finally:
         engine.dispose()
     assert columns_of(url) == latest_columns()
@@ -358,7 +360,7 @@ def test_a_version_2_warehouse_gets_dimensions_in_kpi_values_key_with_its_rows_a
         done = migrations.upgrade(engine)
     finally:
         engine.dispose()
-    assert done.migrations == [3, 4] and "kpi_latest" in done.views and done.comments
+    assert done.migrations == [3, 4, 5] and "kpi_latest" in done.views and done.comments
     assert rows(any_warehouse, "SELECT version FROM schema_version ORDER BY version") == ALL_VERSIONS
     assert columns_of(any_warehouse) == latest_columns()
     # Every row kept, every column with it: the existing rows are the totals ('' and '').
@@ -677,7 +679,10 @@ def test_two_processes_migrating_at_once_both_succeed(server_warehouse: str) -> 
     ]
     results = [process.communicate(timeout=120) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], [err for _, err in results]
-    assert sorted(out.strip() for out, _ in results) == ["[2, 3, 4]", "[]"]  # one migrated, the other waited
+    assert sorted(out.strip() for out, _ in results) == [
+        "[2, 3, 4, 5]",
+        "[]",
+    ]  # one migrated, the other waited
     assert rows(server_warehouse, "SELECT version FROM schema_version ORDER BY version") == ALL_VERSIONS
     assert rows(server_warehouse, "SELECT kpi_id, value FROM my_kpis") == [("revenue", 1234.5)]
 

@@ -657,3 +657,159 @@ def test_a_key_result_may_measure_a_declared_kpi(tmp_path: Path) -> None:
 
     config = load_config(write(tmp_path, changed(change)))
     assert config.objectives[0].key_results[0].kpi_id == "average_order_value"
+
+
+# --- key result types, measures, weights, dimensions; aligned objectives; status rules; alerts ----
+
+
+def kr_error(tmp_path: Path, **settings) -> tuple[Path, str]:
+    return error_for(tmp_path, lambda d: d["objectives"][0]["key_results"][1].update(settings))
+
+
+def test_key_result_settings_load(tmp_path: Path) -> None:
+    def change(d: dict) -> None:
+        d["objectives"][0]["key_results"][1] = {
+            "id": "kr-churn",
+            "description": "Monthly churn at or below 3%",
+            "kpi_id": "customer_churn_rate",
+            "type": "stay_below",
+            "target": 0.03,
+            "measure": {"latest_complete": "month"},
+            "weight": 2,
+        }
+        d["objectives"][0]["key_results"][0]["measure"] = {"trailing_days": 90}
+        d["objectives"].append({**copy.deepcopy(d["objectives"][0]), "id": "child", "parent": "grow-revenue"})
+        for number, kr in enumerate(d["objectives"][1]["key_results"]):
+            kr["id"] = f"child-{number}"
+        d["status_rules"] = {"on_track_slack": 0.05, "at_risk_slack": 0.2}
+
+    config = load_config(write(tmp_path, changed(change)))
+    revenue, churn = config.objectives[0].key_results
+    assert (revenue.kind, revenue.measure.kind, revenue.measure.days, revenue.weight) == (
+        "increase",
+        "trailing_days",
+        90,
+        1.0,
+    )
+    assert (churn.kind, churn.baseline, churn.measure.grain, churn.weight) == (
+        "stay_below",
+        None,
+        "month",
+        2.0,
+    )
+    assert (churn.measure.label, churn.measure.spec) == ("latest complete month", "latest_complete: month")
+    assert config.objectives[1].parent == "grow-revenue"
+    assert (config.status_rules.on_track_slack, config.status_rules.at_risk_slack) == (0.05, 0.2)
+
+
+def test_the_default_type_is_worked_out_from_baseline_and_target(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, VALID))
+    assert [kr.kind for kr in config.objectives[0].key_results] == ["increase", "decrease"]
+    assert config.status_rules.on_track_slack == 0.10 and config.status_rules.at_risk_slack == 0.25
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (
+            {"baseline": None},
+            "objectives[0].key_results[1]: baseline is missing: an increase or decrease key result moves",
+        ),
+        ({"type": "increase"}, "type increase, but target 0.03 is below baseline 0.05: use decrease"),
+        ({"type": "grow"}, "objectives[0].key_results[1].type: Input should be 'increase', 'decrease'"),
+        (
+            {"measure": "monthly"},
+            "objectives[0].key_results[1].measure: expected to_date, {latest_complete: GRAIN}",
+        ),
+        ({"measure": {"latest_complete": "fortnight"}}, "latest_complete: expected one of day, week, month"),
+        ({"measure": {"trailing_days": 0}}, "trailing_days: expected a whole number of days >= 1, got 0"),
+        ({"weight": 0}, "objectives[0].key_results[1].weight: Input should be greater than 0"),
+        ({"dimension": {"segment": "smb", "region": "eu"}}, "expected one dimension and its value"),
+        (
+            {"dimension": {"segment": "smb"}},
+            "objectives[0].key_results[1].dimension: KPI customer_churn_rate has no dimension 'segment'; "
+            "its dimensions: none",
+        ),
+    ],
+)
+def test_bad_key_result_settings_are_named(tmp_path: Path, settings: dict, expected: str) -> None:
+    path, message = kr_error(tmp_path, **settings)
+    assert f"{path}: " in message
+    assert expected in message
+
+
+def test_a_latest_complete_grain_the_config_does_not_compute(tmp_path: Path) -> None:
+    def change(d: dict) -> None:
+        d["grains"] = ["day", "month"]
+        d["objectives"][0]["key_results"][1]["measure"] = {"latest_complete": "quarter"}
+
+    _, message = error_for(tmp_path, change)
+    assert (
+        "objectives[0].key_results[1].measure: latest_complete quarter, but the config computes only "
+        "grains day, month (grains:)" in message
+    )
+
+
+def test_stay_key_results_need_no_baseline(tmp_path: Path) -> None:
+    def change(d: dict) -> None:
+        del d["objectives"][0]["key_results"][1]["baseline"]
+        d["objectives"][0]["key_results"][1]["type"] = "stay_above"
+
+    assert load_config(write(tmp_path, changed(change))).objectives[0].key_results[1].baseline is None
+
+
+def objective_copy(d: dict, objective_id: str, parent: str | None) -> dict:
+    objective = copy.deepcopy(d["objectives"][0])
+    objective.update(id=objective_id, parent=parent)
+    for kr in objective["key_results"]:
+        kr["id"] = f"{objective_id}-{kr['id']}"
+    return objective
+
+
+def test_an_unknown_parent_is_named(tmp_path: Path) -> None:
+    path, message = error_for(tmp_path, lambda d: d["objectives"][0].update(parent="grow-profit"))
+    assert f"{path}: objectives[0].parent: unknown objective 'grow-profit'" in message
+
+
+def test_objectives_aligned_in_a_cycle_are_refused(tmp_path: Path) -> None:
+    def change(d: dict) -> None:
+        d["objectives"][0]["parent"] = "c"
+        d["objectives"] += [objective_copy(d, "b", "grow-revenue"), objective_copy(d, "c", "b")]
+
+    _, message = error_for(tmp_path, change)
+    assert (
+        "objectives[0].parent: objectives aligned in a cycle: grow-revenue -> c -> b -> grow-revenue"
+        in message
+    )
+    _, message = error_for(tmp_path, lambda d: d["objectives"][0].update(parent="grow-revenue"))
+    assert "objectives aligned in a cycle: grow-revenue -> grow-revenue" in message
+
+
+def test_status_rules_are_checked(tmp_path: Path) -> None:
+    _, message = error_for(
+        tmp_path, lambda d: d.update(status_rules={"on_track_slack": 0.3, "at_risk_slack": 0.2})
+    )
+    assert "at_risk_slack 0.2 is below on_track_slack 0.3" in message
+
+
+def test_alerts_read_yaml_on_keys_and_name_their_variable(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "kpi.yaml"
+    path.write_text(
+        yaml.safe_dump(VALID, sort_keys=False)
+        + "alerts:\n  - {on: status_change, webhook_env: OKR_WEBHOOK_URL}\n  - on: off_track\n    webhook_env: PAGER_URL\n"
+    )
+    config = load_config(path)
+    assert [(alert.on, alert.webhook_env) for alert in config.alerts] == [
+        ("status_change", "OKR_WEBHOOK_URL"),
+        ("off_track", "PAGER_URL"),
+    ]
+    monkeypatch.delenv("OKR_WEBHOOK_URL", raising=False)
+    monkeypatch.setenv("PAGER_URL", "http://127.0.0.1:1/hook")
+    with pytest.raises(ConfigError) as raised:
+        config.check_environment()
+    assert "environment variable(s) not set: OKR_WEBHOOK_URL (alerts[0].webhook_env)" in str(raised.value)
+
+
+def test_an_unknown_alert_rule_is_named(tmp_path: Path) -> None:
+    _, message = error_for(tmp_path, lambda d: d.update(alerts=[{"on": "weekly", "webhook_env": "X"}]))
+    assert "alerts[0].on: Input should be 'status_change' or 'off_track'" in message

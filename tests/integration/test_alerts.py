@@ -1,0 +1,236 @@
+"""Alerts received by a real webhook on 127.0.0.1: one message per key result status change, none
+repeated on a rerun, a failing webhook retried, a dead one leaving the run green, and the okr_alerts
+sensor delivering what `kpi run` could not."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from kpi.runner import run_partitions
+from tests.conftest import query, shop_config
+
+# The shop sells this much each day of January; the key result asks for at least 100 a day (the
+# trailing 1 day), so its status is on_track on days 1, 2 and 5 and off_track on days 3 and 4.
+DAILY_SALES = {1: 150.0, 2: 150.0, 3: 50.0, 4: 50.0, 5: 120.0, 6: 130.0}
+HOOK = "OKR_TEST_WEBHOOK_URL"
+
+
+class Webhook:
+    """A webhook on a free port of 127.0.0.1 that records each POSTed JSON body and answers with the
+    next of `statuses` (then 200)."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.received: list[dict] = []
+        self.requests = 0
+        self.statuses = list(statuses or [])
+        webhook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                webhook.requests += 1
+                status = webhook.statuses.pop(0) if webhook.statuses else 200
+                if status == 200:
+                    webhook.received.append(json.loads(body))
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"ok" if status == 200 else b"error")
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/secret-token"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def texts(self) -> list[str]:
+        return [message["text"] for message in self.received]
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.close()
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/services/T000/B000/dead-token"
+
+
+def shop(directory: Path, rules: list[str] = ["status_change"]) -> Path:  # noqa: B006
+    return shop_config(
+        directory,
+        [f"s{day},2026-01-{day:02d},c{day},{total}" for day, total in DAILY_SALES.items()],
+        objectives=[
+            {
+                "id": "sell-daily",
+                "title": "Sell every day",
+                "owner": "Shop manager",
+                "start": "2026-01-01",
+                "end": "2026-01-31",
+                "key_results": [
+                    {
+                        "id": "kr-daily-sales",
+                        "description": "Sales of at least 100 a day",
+                        "kpi_id": "revenue",
+                        "type": "stay_above",
+                        "target": 100,
+                        "measure": {"trailing_days": 1},
+                    }
+                ],
+            }
+        ],
+        alerts=[{"on": rule, "webhook_env": HOOK} for rule in rules],
+    )
+
+
+def run(config: Path, first: int, last: int, instance: dg.DagsterInstance):
+    outcomes = run_partitions(config, date(2026, 1, first), date(2026, 1, last), instance=instance)
+    assert all(outcome.success for outcome in outcomes), [outcome.error for outcome in outcomes]
+    return outcomes
+
+
+def alerts(config: Path) -> list[tuple]:
+    return query(
+        config.parent,
+        "SELECT as_of, previous_status, status, rule, sent_at IS NOT NULL, attempts, last_error FROM alerts "
+        "ORDER BY as_of",
+    )
+
+
+def test_one_message_per_status_change_and_none_again_on_a_rerun(
+    tmp_path: Path, webhook: Webhook, instance, monkeypatch
+) -> None:
+    monkeypatch.setenv(HOOK, webhook.url)
+    config = shop(tmp_path)
+    outcomes = run(config, 1, 5, instance)
+    # day 3: on_track -> off_track; day 5: off_track -> on_track (day 1 is no change: nothing before it)
+    assert webhook.texts == [
+        "*Sell every day* › Sales of at least 100 a day is now *off track* (was on track) as of 2026-01-03: "
+        "actual 50.00 (trailing 1 day) against a target of at least 100.00.",
+        "*Sell every day* › Sales of at least 100 a day is now *on track* (was off track) as of 2026-01-05: "
+        "actual 120.00 (trailing 1 day) against a target of at least 100.00.",
+    ]
+    assert [outcome.alerts_sent for outcome in outcomes] == [0, 0, 1, 0, 1]  # each after its own run
+    assert alerts(config) == [
+        (date(2026, 1, 3), "on_track", "off_track", "status_change", True, 1, None),
+        (date(2026, 1, 5), "off_track", "on_track", "status_change", True, 1, None),
+    ]
+    run(config, 1, 5, instance)  # the same range again: the same changes, already sent
+    run(config, 3, 3, instance)
+    assert len(webhook.received) == 2
+    run(config, 6, 6, instance)  # the next day: still on track, nothing to say
+    assert len(webhook.received) == 2
+
+
+def test_off_track_rule_alerts_on_becoming_off_track_only(
+    tmp_path: Path, webhook: Webhook, instance, monkeypatch
+) -> None:
+    monkeypatch.setenv(HOOK, webhook.url)
+    config = shop(tmp_path, rules=["off_track"])
+    run(config, 1, 5, instance)
+    assert len(webhook.received) == 1
+    assert "is now *off track* (was on track) as of 2026-01-03" in webhook.texts[0]
+
+
+def test_a_webhook_answering_500_is_retried(tmp_path: Path, instance, monkeypatch) -> None:
+    hook = Webhook(statuses=[500, 503])
+    try:
+        monkeypatch.setenv(HOOK, hook.url)
+        config = shop(tmp_path)
+        run(config, 1, 3, instance)
+        assert hook.requests == 3  # 500, 503, then 200
+        assert len(hook.received) == 1
+        assert alerts(config) == [(date(2026, 1, 3), "on_track", "off_track", "status_change", True, 1, None)]
+    finally:
+        hook.close()
+
+
+def test_a_dead_webhook_leaves_the_run_green_and_the_message_for_later(
+    tmp_path: Path, instance, monkeypatch
+) -> None:
+    dead = closed_port_url()
+    monkeypatch.setenv(HOOK, dead)
+    config = shop(tmp_path)
+    outcomes = run(config, 1, 3, instance)
+    assert outcomes[-1].alerts_failed == f"{HOOK}: could not connect (ConnectError)"
+    ((_, _, _, _, sent, attempts, error),) = alerts(config)
+    assert (sent, attempts, error) == (False, 1, "could not connect (ConnectError)")
+    assert "dead-token" not in (outcomes[-1].alerts_failed or "")  # the URL is a secret
+    # The webhook is back: the next run sends what the last one could not, and its own change.
+    hook = Webhook()
+    try:
+        monkeypatch.setenv(HOOK, hook.url)
+        run(config, 4, 5, instance)
+        assert [text.split(" as of ")[1][:10] for text in hook.texts] == ["2026-01-03", "2026-01-05"]
+    finally:
+        hook.close()
+
+
+def test_kpi_run_with_a_dead_webhook_exits_zero_and_says_so(tmp_path: Path) -> None:
+    config = shop(tmp_path)
+    done = subprocess.run(
+        [
+            Path(sys.executable).parent / "kpi",
+            "run",
+            "--config",
+            config,
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-01-03",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, HOOK: closed_port_url(), "DAGSTER_HOME": str(tmp_path / "home")},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 succeeded, 0 failed" in done.stdout
+    assert f"alerts not sent, kept for the next run: {HOOK}: could not connect (ConnectError)" in done.stdout
+    assert "dead-token" not in done.stdout + done.stderr
+
+
+def test_the_sensor_delivers_after_key_results_are_published(
+    tmp_path: Path, webhook: Webhook, instance, monkeypatch
+) -> None:
+    from kpi.config import load_config
+    from pipelines.definitions import build_definitions
+
+    monkeypatch.setenv(HOOK, closed_port_url())
+    config_path = shop(tmp_path)
+    run(config_path, 1, 3, instance)  # the day-3 change raised, not delivered
+    defs = build_definitions(load_config(config_path))
+    sensor = defs.resolve_sensor_def("okr_alerts")
+    resources = {"warehouse": defs.resources["warehouse"]}  # type: ignore[index]
+    monkeypatch.setenv(HOOK, webhook.url)
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        result = sensor.evaluate_tick(context)
+    assert "sent 1 alert(s), 0 unsent" in (result.skip_message or "")
+    assert len(webhook.received) == 1
+    with dg.build_sensor_context(instance=instance, resources=resources, cursor=result.cursor) as context:
+        again = sensor.evaluate_tick(context)
+    assert "no key results published since the last check" in (again.skip_message or "")
+    assert len(webhook.received) == 1
