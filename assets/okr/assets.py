@@ -73,7 +73,9 @@ def window_values(
             if set(config.catalog.kpis[kpi_id].inputs) <= set(config.provided_entities)
         ]
         if kpis and not periods.is_empty():
-            parts.append(kpi_rows_over(warehouse, config, periods, kpis, run_days, with_dimensions, log))
+            rows = kpi_rows_over(warehouse, config, periods, kpis, run_days, with_dimensions, log)
+            # the dimension pass: only the dimension values' rows (its totals are the first pass's)
+            parts.append(rows.filter(pl.col("dimension") != "") if with_dimensions else rows)
     return pl.concat(parts) if parts else pl.DataFrame(schema=KPI_VALUE_SCHEMA)
 
 

@@ -233,9 +233,9 @@ def test_key_results_as_of_each_day_and_the_bi_views(loaded: Path, demo_sources)
     scorecard = query(
         loaded, "SELECT key_result_id, as_of, objective_title, owner FROM okr_scorecard ORDER BY 1"
     )
-    assert len(scorecard) == 7
+    assert len(scorecard) == 8
     assert {row[1] for row in scorecard} == {LAST}
-    assert ("kr-churn", LAST, "Keep customers happy and loyal", "VP Customer Success") in scorecard
+    assert ("kr-monthly-churn", LAST, "Keep customers happy and loyal", "VP Customer Success") in scorecard
     latest = query(
         loaded, "SELECT grain, period_start FROM kpi_latest WHERE kpi_id = 'revenue' ORDER BY grain"
     )

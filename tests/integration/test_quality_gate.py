@@ -153,6 +153,7 @@ def test_the_good_day_is_loaded_and_its_checks_recorded(project: Path) -> None:
         ("unique_keys", "entity/survey_responses", "2026-03-02", True),
         ("kpi_values_suite", "kpi/kpi_values", "2026-03-02", True),
         ("key_results_suite", "okr/key_results", "2026-03-02", True),
+        ("objective_progress_suite", "okr/key_results", "2026-03-02", True),
         ("quality", "raw/ledger", "2026-03-02", True),
         ("quality", "raw/shop", "2026-03-02", True),
         ("quality", "raw/surveys", "2026-03-02", True),

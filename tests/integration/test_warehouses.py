@@ -69,7 +69,7 @@ def test_a_server_warehouse_holds_the_same_values_as_duckdb(
     scorecard = table(
         server_database, "SELECT key_result_id, as_of FROM okr_scorecard ORDER BY key_result_id"
     )
-    assert scorecard["as_of"].unique().to_list() == [LAST] and scorecard.height == 7
+    assert scorecard["as_of"].unique().to_list() == [LAST] and scorecard.height == 8
     checks = table(
         server_database,
         "SELECT count(*) AS n FROM dq_results WHERE passed = TRUE"
@@ -77,5 +77,5 @@ def test_a_server_warehouse_holds_the_same_values_as_duckdb(
         else "SELECT count(*) AS n FROM dq_results WHERE passed = 1",
     )
     assert (
-        checks["n"][0] == 4 * 12
-    )  # a day: 5 sources' quality, 5 entities' unique_keys, kpi_values, key_results
+        checks["n"][0] == 4 * 13
+    )  # a day: 5 sources' quality, 5 entities' unique_keys, kpi_values, key_results, objective_progress
