@@ -12,10 +12,11 @@ the config names and never written to a log, a table or an error.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import sqlalchemy as sa
@@ -25,6 +26,9 @@ from kpi.formats import format_target, format_value, status_label
 from kpi.locks import ALERTS_LOCK, warehouse_lock
 from kpi.schema import alerts, key_results
 from kpi.warehouse import Warehouse
+
+# httpx logs each request's URL at INFO: a webhook URL is a secret.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 RULES = ("status_change", "off_track")
 OFF_TRACK = ("off_track", "missed")
@@ -59,9 +63,10 @@ def matches(rule: str, previous_status: str | None, status: str) -> bool:
     return status in OFF_TRACK and previous_status != status
 
 
-def message(config: PipelineConfig, change: dict) -> str:
+def message(config: PipelineConfig, change: dict, restated: bool = False) -> str:
     """The text of one change (a key_results row with previous_status): the objective, the key result,
-    old and new status, actual against target and the as-of day, in Slack's mrkdwn."""
+    old and new status, actual against target and the as-of day, in Slack's mrkdwn. `restated`: the
+    previous status is the one last announced, which restated history no longer holds."""
     objective = next(o for o in config.objectives if o.id == change["objective_id"])
     kr = next(k for k in objective.key_results if k.id == change["key_result_id"])
     unit = config.catalog.kpis[kr.kpi_id].unit
@@ -71,6 +76,8 @@ def message(config: PipelineConfig, change: dict) -> str:
         if change["previous_status"] is not None
         else "first evaluated"
     )
+    if restated:
+        was += " as last reported; its history was restated"
     return (
         f"*{objective.title}* › {kr.description}{dimension} is now *{status_label(change['status'])}* "
         f"({was}) as of {change['as_of']}: actual {format_value(change['actual'], unit)} "
@@ -78,7 +85,9 @@ def message(config: PipelineConfig, change: dict) -> str:
     )
 
 
-def alert_rows(changes: pl.DataFrame, config: PipelineConfig, created_at: datetime) -> pl.DataFrame:
+def alert_rows(
+    changes: pl.DataFrame, config: PipelineConfig, created_at: datetime, restated: bool = False
+) -> pl.DataFrame:
     """Rows of the alerts table (ALERT_SCHEMA) for the changes (KEY_RESULT_SCHEMA with previous_status,
     `assets.okr.transforms.status_changes`) that an alert rule of the config matches: one per webhook,
     key result, as-of day and new status (the first rule matching names it)."""
@@ -92,22 +101,116 @@ def alert_rows(changes: pl.DataFrame, config: PipelineConfig, created_at: dateti
                 *key,
                 change["previous_status"],
                 change["objective_id"],
-                alert.on,
-                message(config, change),
+                "restated" if restated else alert.on,
+                message(config, change, restated),
                 created_at,
                 0,
             )
     return pl.DataFrame(list(rows.values()), schema=ALERT_SCHEMA, orient="row")
 
 
-def previous_statuses(warehouse: Warehouse, day) -> pl.DataFrame:
-    """The published key results' statuses as of `day` (key_result_id, as_of, status)."""
-    return warehouse.read(
-        sa.select(key_results.c.key_result_id, key_results.c.as_of, key_results.c.status).where(
-            key_results.c.as_of == day
-        ),
-        {"key_result_id": pl.String(), "as_of": pl.Date(), "status": pl.String()},
+def previous_statuses(warehouse: Warehouse, first_day: date) -> pl.DataFrame:
+    """Each key result's latest published status before `first_day` (key_result_id, as_of, status),
+    dated the day before `first_day`: the status a change on `first_day` is a change from, even when
+    the days between were never computed (a failed night)."""
+    r = key_results.alias("r")
+    latest = (
+        sa.select(sa.func.max(key_results.c.as_of))
+        .where(key_results.c.key_result_id == r.c.key_result_id, key_results.c.as_of < first_day)
+        .scalar_subquery()
     )
+    rows = warehouse.read(
+        sa.select(r.c.key_result_id, r.c.status).where(r.c.as_of == latest),
+        {"key_result_id": pl.String(), "status": pl.String()},
+    )
+    return rows.select("key_result_id", pl.lit(first_day - timedelta(days=1)).alias("as_of"), "status")
+
+
+def _told(warehouse: Warehouse, connection: sa.Connection, webhooks: list[str]) -> pl.DataFrame:
+    """The alerts kept for `webhooks` (webhook_env, key_result_id, as_of, status, sent)."""
+    rows = connection.execute(
+        sa.select(
+            alerts.c.webhook_env,
+            alerts.c.key_result_id,
+            alerts.c.as_of,
+            alerts.c.status,
+            alerts.c.sent_at.is_not(None),
+        ).where(alerts.c.webhook_env.in_(webhooks))
+    ).all()
+    return pl.DataFrame(
+        [tuple(row) for row in rows],
+        schema={
+            "webhook_env": pl.String(),
+            "key_result_id": pl.String(),
+            "as_of": pl.Date(),
+            "status": pl.String(),
+            "sent": pl.Boolean(),
+        },
+        orient="row",
+    )
+
+
+def publish_alerts(
+    warehouse: Warehouse,
+    connection: sa.Connection,
+    config: PipelineConfig,
+    key_result_rows: pl.DataFrame,
+    changes: pl.DataFrame,
+    created_at: datetime,
+) -> int:
+    """Bring the alerts table in line with key results just republished for the as-of days of
+    `key_result_rows` (KEY_RESULT_SCHEMA; the days from the first through the latest), inside the
+    caller's transaction. Returns the alerts added.
+
+    - the changes an alert rule matches (`alert_rows`) are added, once each;
+    - an unsent alert of those days whose change the new rows no longer hold (a restated day) is
+      dropped: it would announce what history no longer says;
+    - for a `status_change` webhook, a key result whose latest status now differs from the last one
+      its webhook was told (a restatement moved a change it had announced) gets one alert, as of the
+      latest day, saying so.
+    """
+    webhooks = sorted({alert.webhook_env for alert in config.alerts})
+    days = key_result_rows["as_of"].unique().to_list()
+    if not webhooks or not days:
+        return 0
+    new = alert_rows(changes, config, created_at)
+    key = ["webhook_env", "key_result_id", "as_of", "status"]
+    told = _told(warehouse, connection, webhooks)
+    gone = told.filter(~pl.col("sent") & pl.col("as_of").is_in(days)).join(new, on=key, how="anti")
+    for webhook_env, key_result_id, as_of, status in gone.select(key).iter_rows():
+        connection.execute(
+            alerts.delete().where(
+                alerts.c.webhook_env == webhook_env,
+                alerts.c.key_result_id == key_result_id,
+                alerts.c.as_of == as_of,
+                alerts.c.status == status,
+            )
+        )
+    kept = pl.concat([told.join(gone, on=key, how="anti").select(key), new.select(key)]).unique(key)
+    last_told = (
+        kept.sort("as_of")
+        .group_by("webhook_env", "key_result_id")
+        .agg(pl.col("as_of").last(), pl.col("status").last().alias("told"))
+    )
+    latest = key_result_rows.filter(pl.col("as_of") == max(days))
+    restated = (
+        last_told.filter(
+            pl.col("webhook_env").is_in([a.webhook_env for a in config.alerts if a.on == "status_change"])
+        )
+        .drop("as_of")
+        .join(latest, on="key_result_id")
+        .filter(pl.col("told") != pl.col("status"))
+    )
+    corrections = alert_rows(
+        restated.with_columns(previous_status=pl.col("told")).drop("told", "webhook_env"),
+        config,
+        created_at,
+        restated=True,
+    ).join(restated.select("webhook_env", "key_result_id"), on=["webhook_env", "key_result_id"], how="semi")
+    added = pl.concat([new, corrections]).unique(key, keep="first")
+    if not added.is_empty():
+        warehouse.insert_new(connection, alerts, added)  # a change already raised stays one
+    return added.height
 
 
 class DeliveryFailed(Exception):
@@ -134,11 +237,13 @@ def post(client, url: str, text: str) -> None:
 
     def once() -> None:
         try:
-            response = client.post(url, json={"text": text})
+            response = client.post(url.strip(), json={"text": text})
         except httpx.TimeoutException:
             raise DeliveryFailed(f"no answer within {TIMEOUT_SECONDS:.0f} s", retry=True) from None
         except httpx.TransportError as error:
             raise DeliveryFailed(f"could not connect ({type(error).__name__})", retry=True) from None
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as error:  # its message may quote the URL
+            raise DeliveryFailed(f"not a usable webhook URL ({type(error).__name__})", retry=False) from None
         if response.status_code == 429 or response.status_code >= 500:
             raise DeliveryFailed(
                 f"HTTP {response.status_code}", retry=True, retry_after=_retry_after(response)
@@ -171,14 +276,18 @@ class Delivery:
 
 
 def deliver_alerts(
-    warehouse: Warehouse, config: PipelineConfig, log: Callable[[str], None] = lambda _: None
+    warehouse: Warehouse,
+    config: PipelineConfig,
+    log: Callable[[str], None] = lambda _: None,
+    skip: Collection[str] = (),
 ) -> Delivery:
-    """Post every unsent alert of the config's webhooks, oldest first, marking each sent when its
-    webhook accepted it; a webhook that fails (after `post`'s retries) is left for the next delivery,
-    with the rest of its messages. Never raises for a webhook; each outcome is committed at once."""
+    """Post every unsent alert of the config's webhooks (but those named in `skip`: failed already in
+    this invocation), oldest first, marking each sent when its webhook accepted it; a webhook that
+    fails (after `post`'s retries) is left for the next delivery, with the rest of its messages.
+    Never raises for a webhook; each outcome is committed at once."""
     import httpx
 
-    webhooks = sorted({alert.webhook_env for alert in config.alerts})
+    webhooks = sorted({alert.webhook_env for alert in config.alerts} - set(skip))
     if not webhooks:
         return Delivery(0, {}, 0)
     unsent = (
@@ -205,7 +314,9 @@ def deliver_alerts(
                 post(client, url, text)
                 outcome |= {"sent_at": datetime.now(UTC), "last_error": None}
                 sent += 1
-            except DeliveryFailed as error:
+            except Exception as error:  # whatever it is, one webhook never stops the others
+                if not isinstance(error, DeliveryFailed):
+                    error = DeliveryFailed(f"delivery failed ({type(error).__name__})", retry=False)
                 failed[webhook_env] = str(error)
                 outcome["last_error"] = str(error)
                 log(f"alert webhook {webhook_env}: {error}; its unsent messages wait for the next delivery")

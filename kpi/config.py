@@ -211,6 +211,14 @@ class Measure(StrictModel):
             return value
         raise ValueError(f"expected {MEASURE_HELP}, got {value!r}")
 
+    @model_validator(mode="after")
+    def fields_fit_the_kind(self) -> Measure:
+        needs = {"to_date": (False, False), "latest_complete": (True, False), "trailing_days": (False, True)}
+        grain, days = needs[self.kind]
+        if (self.grain is not None) != grain or (self.days is not None) != days:
+            raise ValueError(f"expected {MEASURE_HELP}")
+        return self
+
     @property
     def label(self) -> str:
         """How people read it: "to date", "latest complete month", "trailing 90 days"."""
@@ -238,12 +246,16 @@ class KeyResultConfig(StrictModel):
         default=None,
         description="increase | decrease (default: from baseline vs target) | stay_above | stay_below",
     )
-    baseline: float | None = Field(default=None, description="where progress starts; not for stay_*")
-    target: float
+    baseline: float | None = Field(
+        default=None, allow_inf_nan=False, description="where progress starts; not for stay_*"
+    )
+    target: float = Field(allow_inf_nan=False)
     measure: Measure = Field(
         default_factory=lambda: Measure(kind="to_date"), description=MEASURE_HELP + " (default to_date)"
     )
-    weight: float = Field(default=1.0, gt=0, description="its share of its objective's progress")
+    weight: float = Field(
+        default=1.0, gt=0, allow_inf_nan=False, description="its share of its objective's progress"
+    )
     dimension: dict[str, str] | None = Field(
         default=None, description="{dimension: value}: the KPI's row for one dimension value"
     )
@@ -251,6 +263,11 @@ class KeyResultConfig(StrictModel):
     @model_validator(mode="after")
     def type_fits_baseline_and_target(self) -> KeyResultConfig:
         if self.type in STAY_TYPES:
+            if self.baseline is not None:
+                raise ValueError(
+                    f"baseline {self.baseline}: a {self.type} key result has none (it compares its actual "
+                    "with its target); remove it, or use increase or decrease"
+                )
             return self
         if self.baseline is None:
             raise ValueError(

@@ -253,6 +253,7 @@ def run_partitions(
     else:
         runs = [(key, {"partition_key": key}) for key in keys]
     dated = [name for name, entity in config.catalog.entities.items() if entity.is_dated]
+    dead_webhooks: set[str] = set()  # failed once in this range: not tried (and waited for) every day
     on_start()
     outcomes = []
     for label, selection in runs:
@@ -269,7 +270,8 @@ def run_partitions(
             else:
                 os.environ[PLANNED_EVENTS_AS_RANGES] = previous
         quarantined, undated, loaded = run_row_counts(warehouse, result.run_id, dated)
-        delivery = _deliver_alerts(warehouse, config)
+        delivery = _deliver_alerts(warehouse, config, dead_webhooks)
+        dead_webhooks.update(delivery.failed)
         outcome = PartitionOutcome(
             label,
             result.success,
@@ -287,15 +289,16 @@ def run_partitions(
     return outcomes
 
 
-def _deliver_alerts(warehouse, config: PipelineConfig):
+def _deliver_alerts(warehouse, config: PipelineConfig, dead_webhooks: set[str]):
     """Post the alerts the run raised (and any left unsent before), as the okr_alerts sensor would:
-    `kpi run` has no daemon to run it. A webhook failing never fails the run."""
+    `kpi run` has no daemon to run it. A webhook failing never fails the run; one that failed earlier
+    in the range (`dead_webhooks`) is left for the next `kpi run` or the sensor."""
     from kpi.alerts import Delivery, deliver_alerts
 
     if not config.alerts:
         return Delivery(0, {}, 0)
     try:
-        return deliver_alerts(warehouse, config)
+        return deliver_alerts(warehouse, config, skip=dead_webhooks)
     except Exception as error:  # the warehouse unreadable now: the run's own outcome says why
         return Delivery(0, {"alerts": f"not delivered ({type(error).__name__})"}, 0)
 

@@ -41,10 +41,15 @@ def build_alert_sensor(config: PipelineConfig) -> dg.SensorDefinition:
         ).records
         if not published and not cursor["pending"]:
             return dg.SkipReason("no key results published since the last check, and nothing unsent")
+        store = None
         try:
-            delivery = deliver_alerts(warehouse.get(config), config, context.log.warning)
+            store = warehouse.get(config)
+            delivery = deliver_alerts(store, config, context.log.warning)
         except sa.exc.DBAPIError as error:  # a DuckDB file a run holds: the next tick tries again
             return dg.SkipReason(f"the warehouse cannot be read now ({type(error.orig or error).__name__})")
+        finally:
+            if store is not None:
+                store.dispose()  # a DuckDB file stays locked while an engine holds it: runs need it
         after = published[0].storage_id if published else cursor["after"]
         context.update_cursor(json.dumps({"after": after, "pending": delivery.pending}))
         failed = "".join(f"; {env}: {reason}" for env, reason in delivery.failed.items())

@@ -4,7 +4,7 @@ changes raise)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import polars as pl
@@ -24,7 +24,6 @@ from kpi.config import PipelineConfig
 from kpi.locks import WAREHOUSE_POOL, warehouse_lock
 from kpi.periods import days_between
 from kpi.schema import KPI_VALUE_SCHEMA
-from kpi.schema import alerts as alerts_table
 from kpi.schema import objective_progress as objective_progress_table
 from kpi.warehouse import (
     KEY_RESULTS_DAYS,
@@ -113,16 +112,14 @@ def load_key_results(
     """Replace the key results and objective progress of the computed as-of days, record them computed
     (loaded_partitions, as key_results) and add the alerts their status changes raise (`kpi.alerts`),
     in one transaction. Returns the alerts added."""
-    from kpi.alerts import alert_rows, previous_statuses
+    from kpi.alerts import previous_statuses, publish_alerts
 
     stamp = pl.lit(computed_at, dtype=pl.Datetime("us", "UTC"))
     days = computed.as_of_days
-    new_alerts = None
+    changes = None
     if config.alerts and days:
-        changes = status_changes(
-            computed.key_results, previous_statuses(warehouse, min(days) - timedelta(days=1))
-        )
-        new_alerts = alert_rows(changes, config, computed_at)
+        changes = status_changes(computed.key_results, previous_statuses(warehouse, min(days)))
+    raised = 0
     with warehouse.transaction() as connection:
         warehouse.replace(
             connection,
@@ -136,10 +133,10 @@ def load_key_results(
             computed.objectives.with_columns(computed_at=stamp),
             objective_progress_table.c.as_of.in_(days),
         )
-        if new_alerts is not None and not new_alerts.is_empty():
-            warehouse.insert_new(connection, alerts_table, new_alerts)  # a change already raised stays one
+        if changes is not None:
+            raised = publish_alerts(warehouse, connection, config, computed.key_results, changes, computed_at)
         record_loaded_days(warehouse, connection, KEY_RESULTS_DAYS, days, {}, run_id, computed_at)
-    return 0 if new_alerts is None else new_alerts.height
+    return raised
 
 
 def build_okr_assets(

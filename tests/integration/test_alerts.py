@@ -106,8 +106,10 @@ def shop(directory: Path, rules: list[str] = ["status_change"]) -> Path:  # noqa
     )
 
 
-def run(config: Path, first: int, last: int, instance: dg.DagsterInstance):
-    outcomes = run_partitions(config, date(2026, 1, first), date(2026, 1, last), instance=instance)
+def run(config: Path, first: int, last: int, instance: dg.DagsterInstance, single_run: bool = False):
+    outcomes = run_partitions(
+        config, date(2026, 1, first), date(2026, 1, last), instance=instance, single_run=single_run
+    )
     assert all(outcome.success for outcome in outcomes), [outcome.error for outcome in outcomes]
     return outcomes
 
@@ -230,7 +232,86 @@ def test_the_sensor_delivers_after_key_results_are_published(
         result = sensor.evaluate_tick(context)
     assert "sent 1 alert(s), 0 unsent" in (result.skip_message or "")
     assert len(webhook.received) == 1
+    # The tick let go of the DuckDB file: a run in another process can open it.
+    opened = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb; duckdb.connect({str(tmp_path / 'warehouse.duckdb')!r}).close()",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert opened.returncode == 0, opened.stderr
     with dg.build_sensor_context(instance=instance, resources=resources, cursor=result.cursor) as context:
         again = sensor.evaluate_tick(context)
     assert "no key results published since the last check" in (again.skip_message or "")
+    assert len(webhook.received) == 1
+
+
+def sell(config: Path, **sales: float) -> None:
+    """Restate the shop's sales of some days (d3=150.0: 3 January sold 150)."""
+    daily = DAILY_SALES | {int(day.removeprefix("d")): total for day, total in sales.items()}
+    (config.parent / "sales.csv").write_text(
+        "id,day,customer,total\n"
+        + "".join(f"s{day},2026-01-{day:02d},c{day},{total}\n" for day, total in daily.items())
+    )
+
+
+def test_a_restatement_drops_an_unsent_alert_it_disproves(tmp_path: Path, instance, monkeypatch) -> None:
+    monkeypatch.setenv(HOOK, closed_port_url())
+    config = shop(tmp_path)
+    run(config, 1, 4, instance)  # day 3 went off track: the alert waits, the webhook is down
+    assert [row[:3] for row in alerts(config)] == [(date(2026, 1, 3), "on_track", "off_track")]
+    sell(config, d3=150.0, d4=150.0)  # the shop's late refunds were a mistake: days 3 and 4 sold 150
+    run(config, 3, 4, instance)
+    assert alerts(config) == []  # the change it announced never happened
+
+
+def test_a_restatement_of_an_announced_change_is_announced(
+    tmp_path: Path, webhook: Webhook, instance, monkeypatch
+) -> None:
+    monkeypatch.setenv(HOOK, webhook.url)
+    config = shop(tmp_path)
+    run(config, 1, 4, instance)
+    assert len(webhook.received) == 1  # day 3: off track
+    sell(config, d3=150.0, d4=150.0)
+    run(config, 3, 4, instance, single_run=True)  # now on track every day: no change left ...
+    # ... but the shop was told "off track": it is told the key result is on track after all.
+    assert webhook.texts[1] == (
+        "*Sell every day* › Sales of at least 100 a day is now *on track* (was off track as last reported; "
+        "its history was restated) as of 2026-01-04: actual 150.00 (trailing 1 day) against a target of "
+        "at least 100.00."
+    )
+    run(config, 3, 4, instance, single_run=True)
+    assert len(webhook.received) == 2
+
+
+def test_a_change_across_a_night_that_never_ran_is_seen(
+    tmp_path: Path, webhook: Webhook, instance, monkeypatch
+) -> None:
+    monkeypatch.setenv(HOOK, webhook.url)
+    config = shop(tmp_path)
+    run(config, 1, 2, instance)
+    run(config, 4, 4, instance)  # the night of the 3rd failed: the 4th is off track, the 2nd was not
+    assert [text.split(" as of ")[0].split("is now ")[1] for text in webhook.texts] == [
+        "*off track* (was on track)"
+    ]
+
+
+def test_a_webhook_url_that_is_no_url_fails_alone_and_is_not_quoted(
+    tmp_path: Path, instance, monkeypatch
+) -> None:
+    monkeypatch.setenv(HOOK, "http://127.0.0.1:SECRETPORT/hook")
+    config = shop(tmp_path)
+    outcomes = run(config, 1, 3, instance)
+    assert outcomes[-1].alerts_failed == f"{HOOK}: not a usable webhook URL (InvalidURL)"
+    assert "SECRETPORT" not in str(alerts(config))
+
+
+def test_a_webhook_url_with_a_trailing_newline_works(
+    tmp_path: Path, webhook: Webhook, instance, monkeypatch
+) -> None:
+    monkeypatch.setenv(HOOK, webhook.url + "\n")  # as a secret mounted from a file often ends
+    run(shop(tmp_path), 1, 3, instance)
     assert len(webhook.received) == 1

@@ -725,6 +725,12 @@ def test_the_default_type_is_worked_out_from_baseline_and_target(tmp_path: Path)
         ({"measure": {"trailing_days": 0}}, "trailing_days: expected a whole number of days >= 1, got 0"),
         ({"weight": 0}, "objectives[0].key_results[1].weight: Input should be greater than 0"),
         ({"dimension": {"segment": "smb", "region": "eu"}}, "expected one dimension and its value"),
+        ({"target": float("nan")}, "objectives[0].key_results[1].target: Input should be a finite number"),
+        ({"weight": float("inf")}, "objectives[0].key_results[1].weight: Input should be a finite number"),
+        (
+            {"type": "stay_below"},
+            "baseline 0.05: a stay_below key result has none (it compares its actual with its target)",
+        ),
         (
             {"dimension": {"segment": "smb"}},
             "objectives[0].key_results[1].dimension: KPI customer_churn_rate has no dimension 'segment'; "
