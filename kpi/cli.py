@@ -217,6 +217,40 @@ def _print_scorecard(config_path: Path, as_of: date | None) -> None:
     Console(width=console.width if console.is_terminal else 150).print(scorecard_table(rows))
 
 
+@main.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), help="as of this day; default: the latest"
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="folder to write to",
+)
+def report(config_path: Path, as_of, out_dir: Path) -> None:
+    """Write the OKR report: one self-contained HTML file (okr-report.html) to open offline."""
+    from kpi.config import ConfigError, load_config
+    from kpi.report import NoKeyResults, write_report
+    from kpi.runner import CannotStart, open_warehouse
+
+    try:
+        config = load_config(config_path)
+        if not config.objectives:
+            _fail(f"{config_path}: no objectives configured")
+        warehouse = open_warehouse(config)
+    except (ConfigError, CannotStart) as error:
+        _fail(str(error))
+    try:
+        path = write_report(warehouse, out_dir, as_of.date() if as_of else None)
+    except NoKeyResults as error:
+        _fail(f"{error} in {warehouse.display_url}: run `kpi run --config {config_path} --from ... --to ...`")
+    finally:
+        warehouse.dispose()
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, opens offline)", highlight=False)
+
+
 @main.group()
 def kpis() -> None:
     """The KPI catalog: built-in KPIs and a config's own."""

@@ -31,8 +31,11 @@ def demo_config(end_date: date, days: int = DEMO_DAYS, invoices_per_day: int = D
     calendar = Calendar()  # the demo config sets no `calendar:`: calendar quarters
     quarter_start = calendar.period_start(end_date, "quarter")
     quarter_end = calendar.period_end(quarter_start, "quarter")
-    # The first whole month of the demo's data (it starts on first_day).
+    # The first whole month of the demo's data (it starts on first_day), when a month of it is complete
+    # by its last day; a shorter demo's customer objective starts with its data.
     season_start = first_day if first_day.day == 1 else calendar.next_period_start(first_day, "month")
+    if calendar.period_end(season_start, "month") > end_date:
+        season_start = first_day
     # About what a quarter of the demo company sells (an invoice averages about 900 over its tiers),
     # and its starting headcount (kpi/demo_sources.py): targets a demo run is on track for.
     quarter_days = (quarter_end - quarter_start).days + 1

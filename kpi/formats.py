@@ -36,3 +36,22 @@ def format_target(target: float, unit: str, kind: str) -> str:
 def status_label(status: str | None) -> str:
     """on_track -> "on track"; None (no status yet) -> "none"."""
     return "none" if status is None else STATUS_LABELS.get(status, status.replace("_", " "))
+
+
+def rounded(value: float | None, unit: str) -> float | int | None:
+    """A KPI value rounded for people, as a number (Dagster plots numeric metadata): money to cents,
+    a ratio as a percentage to 0.1 (0.03412 -> 3.4), a percent or score to 0.1, a count whole."""
+    if value is None:
+        return None
+    if unit == "ratio":
+        return round(value * 100, 1)
+    if unit in ("percent", "score"):
+        return round(value, 1)
+    if unit == "count":
+        return int(round(value))
+    return round(value, 2)
+
+
+def unit_suffix(unit: str) -> str:
+    """What a `rounded` number is in: " (%)" for a ratio, else nothing."""
+    return " (%)" if unit == "ratio" else ""

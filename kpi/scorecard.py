@@ -47,6 +47,9 @@ SCORECARD_SCHEMA: dict[str, pl.DataType] = {
     "progress": pl.Float64(),
     "expected_progress": pl.Float64(),
     "status": pl.String(),
+    "window_start": pl.Date(),
+    "window_end": pl.Date(),
+    "days_covered": pl.Int64(),
 }
 
 
@@ -83,6 +86,9 @@ def scorecard_rows(warehouse: Warehouse, as_of: date | None = None) -> pl.DataFr
             r.c.progress,
             r.c.expected_progress,
             r.c.status,
+            r.c.window_start,
+            r.c.window_end,
+            r.c.days_covered,
         )
         .join_from(r, objectives, objectives.c.objective_id == r.c.objective_id)
         .join(key_result_definitions, key_result_definitions.c.key_result_id == r.c.key_result_id)
@@ -175,3 +181,36 @@ def scorecard_table(rows: pl.DataFrame) -> Table:
             )
         table.add_section()
     return table
+
+
+def scorecard_markdown(rows: pl.DataFrame) -> str:
+    """The scorecard of `rows` (SCORECARD_SCHEMA) as a Markdown table, for the Dagster UI: a bold row
+    per objective with its progress and status, then its key results, numbers as people read them."""
+    lines = [
+        "| objective / key result | actual | target | progress (expected) | status |",
+        "|---|--:|--:|--:|---|",
+    ]
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    def progress(value: float | None, expected: float | None) -> str:
+        if value is None:
+            return "–"
+        return f"{value:.0%}" + (f" ({expected:.0%})" if expected is not None else "")
+
+    for objective_id, depth in objective_order(rows):
+        key_result_rows = rows.filter(pl.col("objective_id") == objective_id)
+        first = key_result_rows.row(0, named=True)
+        lines.append(
+            f"| {'↳ ' * min(depth, 1)}**{cell(first['objective'])}** ({cell(first['owner'])}) | | | "
+            f"{progress(first['objective_progress'], first['objective_expected_progress'])} | "
+            f"**{status_label(first['objective_status'])}** |"
+        )
+        for row in key_result_rows.iter_rows(named=True):
+            lines.append(
+                f"| &nbsp;&nbsp;{cell(row['description'])} | {format_value(row['actual'], row['unit'])} | "
+                f"{format_target(row['target'], row['unit'], row['type'] or '')} | "
+                f"{progress(row['progress'], row['expected_progress'])} | {status_label(row['status'])} |"
+            )
+    return "\n".join(lines)

@@ -11,6 +11,7 @@ from expectations.checks import blocking_check, validate_output
 from expectations.suites import kpi_values_suite
 from kpi.catalog import CatalogError
 from kpi.config import PipelineConfig
+from kpi.formats import rounded, unit_suffix
 from kpi.locks import WAREHOUSE_POOL, warehouse_lock
 from kpi.warehouse import kpi_definitions, load_kpi_values
 from pipelines.partitions import SINGLE_RUN, partition_days, partition_label
@@ -113,11 +114,12 @@ def build_kpi_values_asset(
                 metadata={
                     "rows": rows.height,
                     "kpis": rows["kpi_id"].n_unique(),
+                    # rounded for people: money to cents, a ratio as a percentage to 0.1
                     **{
-                        f"{kpi_id} (day)": dg.MetadataValue.float(value)
-                        if value is not None
-                        else dg.MetadataValue.null()
-                        for kpi_id, value in day_rows.select("kpi_id", "value").iter_rows()
+                        f"{kpi_id} (day){unit_suffix(unit)}": dg.MetadataValue.null()
+                        if value is None
+                        else dg.MetadataValue.float(float(rounded(value, unit)))  # type: ignore[arg-type]
+                        for kpi_id, value, unit in day_rows.select("kpi_id", "value", "unit").iter_rows()
                     },
                 }
             )

@@ -139,6 +139,28 @@ def load_key_results(
     return raised
 
 
+def scorecard_metadata(
+    warehouse: Warehouse, config: PipelineConfig, as_of: date, warn: Callable[[str], None]
+) -> dict[str, dg.MetadataValue]:
+    """The scorecard as of `as_of` as a Markdown table, and a link to the HTML report written beside
+    the raw extracts (`storage_dir/report/okr-report.html`) for the Dagster UI. A report that cannot be
+    written is said in the log; the key results stay published."""
+    from kpi.report import write_report
+    from kpi.scorecard import scorecard_markdown, scorecard_rows
+
+    rows = scorecard_rows(warehouse, as_of)
+    if rows.is_empty():
+        return {}
+    metadata: dict[str, dg.MetadataValue] = {"scorecard": dg.MetadataValue.md(scorecard_markdown(rows))}
+    try:
+        path = write_report(warehouse, config.storage_path() / "report", as_of)
+    except OSError as error:
+        warn(f"the OKR report could not be written: {error}")
+    else:
+        metadata["report"] = dg.MetadataValue.url(path.resolve().as_uri())
+    return metadata
+
+
 def build_okr_assets(
     config: PipelineConfig, partitions: dg.PartitionsDefinition
 ) -> list[dg.AssetsDefinition]:
@@ -241,27 +263,12 @@ def build_okr_assets(
             if failures:  # a value that failed a blocking check is never published
                 raise dg.Failure("; ".join(failures), allow_retries=False)
             raised = load_key_results(store, config, computed, datetime.now(UTC), context.run_id)
-            latest = computed.key_results.filter(pl.col("as_of") == last_day)
-            objectives_latest = computed.objectives.filter(pl.col("as_of") == last_day)
-            yield dg.MaterializeResult(
-                metadata={
-                    "rows": computed.key_results.height,
-                    "alerts_raised": raised,
-                    **{
-                        f"objective {objective_id}": status
-                        if progress is None
-                        else f"{status} (progress {progress:.0%})"
-                        for objective_id, status, progress in objectives_latest.select(
-                            "objective_id", "status", "progress"
-                        ).iter_rows()
-                    },
-                    **{
-                        f"{kr_id}": f"{status} (progress {progress:.0%})" if progress is not None else status
-                        for kr_id, status, progress in latest.select(
-                            "key_result_id", "status", "progress"
-                        ).iter_rows()
-                    },
-                }
-            )
+        yield dg.MaterializeResult(
+            metadata={
+                "rows": computed.key_results.height,
+                "alerts_raised": raised,
+                **scorecard_metadata(store, config, last_day, context.log.warning),
+            }
+        )
 
     return [objectives_asset, key_results_asset]

@@ -254,8 +254,8 @@ def build_raw_asset(
                 "rows": gate.rows_in,
                 "rows_quarantined": gate.quarantined.height - gate.undated,
                 "rows_without_day": gate.undated,
-                "quarantined_share": gate.share,
-                "threshold": gate.threshold,
+                "quarantined_share (%)": round(gate.share * 100, 1),  # rates to 0.1%, for people
+                "threshold (%)": round(gate.threshold * 100, 1),
                 "failed_expectations": dg.MetadataValue.md(
                     "\n".join(f"- {failed.expectation}: {failed.observed}" for failed in gate.outcome.failed)
                     or "none"

@@ -235,3 +235,97 @@ def test_key_results_on_a_kpis_total_and_on_one_dimension_value(tmp_path: Path) 
         config, "SELECT status FROM key_results WHERE key_result_id = 'kr-eu-2-days' AND as_of = '2026-01-03'"
     )
     assert status == "off_track"
+
+
+# ----------------------------------------------------------------------------------------------------
+# The HTML report and the scorecard in the Dagster UI's metadata
+
+
+def test_the_report_is_one_self_contained_file_with_what_a_manager_reads_first(
+    loaded: Path, tmp_path: Path
+) -> None:
+    import re
+    import subprocess
+    import sys
+
+    from kpi.warehouse import dispose_all
+
+    dispose_all()  # the DuckDB file is this process's until then
+    done = subprocess.run(
+        [Path(sys.executable).parent / "kpi", "report", "--config", loaded, "--out", tmp_path / "out"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    page = (tmp_path / "out" / "okr-report.html").read_text()
+    # Nothing outside the file: no script, style, image or font fetched from anywhere (plotly.js itself
+    # holds links in its strings; the browser test records that the page makes no request).
+    markup = re.sub(r"<script>.*?</script>", "", page, flags=re.DOTALL)
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", markup)
+    assert "<script>" in page and "Plotly.newPlot" in page
+    # First what matters: the objectives, in the order of the tree, before any KPI tile.
+    titles = [m.group(1) for m in re.finditer(r"<h2>([^<]+)</h2>", page)]
+    assert titles[:3] == ["Grow revenue profitably", "Keep customers happy and loyal", "Build a stable team"]
+    assert page.index("Grow revenue profitably") < page.index('class="tiles"')
+    # One chart per key result, each the key result's; the key result's actual as the warehouse has it.
+    key_results = query(
+        loaded, "SELECT key_result_id, actual, status FROM key_results WHERE as_of = ?", DEMO_END
+    )
+    assert sorted(re.findall(r'id="chart-([^"]+)"', page)) == sorted(kr for kr, _, _ in key_results)
+    assert page.count("Plotly.newPlot(") == len(key_results)
+    ((churn, status),) = [(actual, status) for kr, actual, status in key_results if kr == "kr-monthly-churn"]
+    section = page[page.index('data-key-result="kr-monthly-churn"') :][:2000]
+    assert f"actual <b>{churn:.1%}</b>" in section and "target at most 3.0%" in section
+    assert status.replace("_", " ") in section
+    # The data-quality footer counts what the warehouse holds over the objectives' periods.
+    ((quarantined,),) = query(
+        loaded, "SELECT count(*) FROM quarantine WHERE partition BETWEEN '2026-01-01' AND ?", str(DEMO_END)
+    )
+    assert f"Rows quarantined: {quarantined:,}." in page
+
+
+def test_the_report_as_of_an_earlier_day(loaded: Path, tmp_path: Path) -> None:
+    from kpi.config import load_config
+    from kpi.report import report_data, write_report
+    from kpi.runner import open_warehouse
+
+    warehouse = open_warehouse(load_config(loaded))
+    try:
+        data = report_data(warehouse, date(2026, 3, 1))
+        assert data.as_of == date(2026, 3, 1)
+        assert data.history["as_of"].max() == date(2026, 3, 1)  # no day after it in any chart
+        path = write_report(warehouse, tmp_path, date(2026, 3, 1))
+    finally:
+        warehouse.dispose()
+    assert "As of 2026-03-01" in path.read_text()
+
+
+def test_the_key_results_metadata_carries_the_scorecard_and_the_report(
+    tmp_path: Path, demo_config_path: Path
+) -> None:
+    import dagster as dg
+
+    with dg.DagsterInstance.ephemeral(tempdir=str(tmp_path / "dagster")) as instance:
+        outcomes = run_partitions(demo_config_path, DEMO_END, DEMO_END, instance=instance)
+        assert outcomes[0].success, outcomes[0].error
+        event = instance.get_latest_materialization_event(dg.AssetKey(["okr", "key_results"]))
+        assert event is not None and event.asset_materialization is not None
+        metadata = event.asset_materialization.metadata
+        kpi_event = instance.get_latest_materialization_event(dg.AssetKey(["kpi", "kpi_values"]))
+        assert kpi_event is not None and kpi_event.asset_materialization is not None
+        kpi_metadata = kpi_event.asset_materialization.metadata
+    table = metadata["scorecard"].value
+    assert table.startswith("| objective / key result | actual | target | progress (expected) | status |")
+    assert "| ↳ **Keep customers happy and loyal** (VP Customer Success) |" in table
+    assert "Monthly churn at or below 3% |" in table and "at most 3.0%" in table
+    report = Path(metadata["report"].value.removeprefix("file://"))
+    assert report.exists() and report.name == "okr-report.html"
+    # Numbers for people: money to cents, a ratio as a percentage to 0.1.
+    ((revenue, margin),) = query(
+        demo_config_path,
+        "SELECT max(value) FILTER (WHERE kpi_id = 'revenue'), max(value) FILTER (WHERE kpi_id = 'net_profit_margin') "
+        "FROM kpi_values WHERE grain = 'day' AND period_start = ? AND dimension = ''",
+        DEMO_END,
+    )
+    assert kpi_metadata["revenue (day)"].value == round(revenue, 2)
+    assert kpi_metadata["net_profit_margin (day) (%)"].value == round(margin * 100, 1)
