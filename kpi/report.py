@@ -435,6 +435,13 @@ def render_report(data: ReportData, title: str = "OKR report") -> str:
     return "\n".join(parts)
 
 
+def _compared(label: str, value: float | None, other: float | None, unit: str) -> str:
+    """ "previous month 1,234.00 (+5.2%)", or "previous month: not loaded" when there is none."""
+    if other is None:
+        return f"{label}: not loaded"
+    return f"{label} {format_value(other, unit)} ({_change(value, other, unit)})"
+
+
 def _title(scorecard: pl.DataFrame, objective_id: str) -> str:
     match = scorecard.filter(pl.col("objective_id") == objective_id)
     return match["objective"][0] if not match.is_empty() else objective_id
@@ -453,10 +460,8 @@ def _tiles(data: ReportData) -> str:
             f'<div class="tile" data-kpi="{html.escape(tile["kpi_id"])}"><div class="muted">{html.escape(tile["name"])}</div>'
             f'<div class="value numbers">{format_value(tile["value"], unit)}</div>'
             f'<div class="muted">{html.escape(period)}</div>'
-            f'<div class="numbers">previous month {format_value(tile["previous_value"], unit) if tile["previous_value"] is not None else "–"}'
-            f" ({_change(tile['value'], tile['previous_value'], unit)})</div>"
-            f'<div class="numbers">a year ago {format_value(tile["year_ago_value"], unit) if tile["year_ago_value"] is not None else "–"}'
-            f" ({_change(tile['value'], tile['year_ago_value'], unit)})</div></div>"
+            f'<div class="numbers">{_compared("previous month", tile["value"], tile["previous_value"], unit)}</div>'
+            f'<div class="numbers">{_compared("a year ago", tile["value"], tile["year_ago_value"], unit)}</div></div>'
         )
     return '<h2>The KPIs behind them, this month</h2><div class="tiles">' + "".join(cells) + "</div>"
 

@@ -74,3 +74,11 @@ def test_the_chart_of_a_stay_below_draws_its_threshold_only() -> None:
     figure = key_result_chart(row(type="stay_below", baseline=None, target=0.03), history)
     assert [trace["name"] for trace in figure["data"]] == ["actual", "threshold (at most)"]
     assert figure["data"][1]["y"] == [pytest.approx(3.0)]
+
+
+def test_a_tile_compares_with_what_was_loaded_only() -> None:
+    from kpi.report import _compared
+
+    assert _compared("previous month", 0.05, 0.04, "ratio") == "previous month 4.0% (+1.0 pts)"
+    assert _compared("previous month", 110.0, 100.0, "currency") == "previous month 100.00 (+10.0%)"
+    assert _compared("a year ago", 110.0, None, "currency") == "a year ago: not loaded"
