@@ -8,6 +8,7 @@ import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
@@ -20,7 +21,7 @@ from rich.table import Table
 console = Console(soft_wrap=True)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     sys.exit(2)
 
@@ -194,18 +195,24 @@ def scorecard(config_path: Path, as_of) -> None:
     _print_scorecard(config_path, as_of.date() if as_of else None)
 
 
-def _print_scorecard(config_path: Path, as_of: date | None) -> None:
+def _okr_warehouse(config_path: Path):
+    """The warehouse of a config with objectives; exits with one line when there is none to read."""
     from kpi.config import ConfigError, load_config
     from kpi.runner import CannotStart, open_warehouse
-    from kpi.scorecard import scorecard_rows, scorecard_table
 
     try:
         config = load_config(config_path)
         if not config.objectives:
             _fail(f"{config_path}: no objectives configured")
-        warehouse = open_warehouse(config)
+        return open_warehouse(config)
     except (ConfigError, CannotStart) as error:
         _fail(str(error))
+
+
+def _print_scorecard(config_path: Path, as_of: date | None) -> None:
+    from kpi.scorecard import scorecard_rows, scorecard_table
+
+    warehouse = _okr_warehouse(config_path)
     rows = scorecard_rows(warehouse, as_of)
     warehouse.dispose()
     if rows.is_empty():
@@ -231,17 +238,9 @@ def _print_scorecard(config_path: Path, as_of: date | None) -> None:
 )
 def report(config_path: Path, as_of, out_dir: Path) -> None:
     """Write the OKR report: one self-contained HTML file (okr-report.html) to open offline."""
-    from kpi.config import ConfigError, load_config
     from kpi.report import NoKeyResults, write_report
-    from kpi.runner import CannotStart, open_warehouse
 
-    try:
-        config = load_config(config_path)
-        if not config.objectives:
-            _fail(f"{config_path}: no objectives configured")
-        warehouse = open_warehouse(config)
-    except (ConfigError, CannotStart) as error:
-        _fail(str(error))
+    warehouse = _okr_warehouse(config_path)
     try:
         path = write_report(warehouse, out_dir, as_of.date() if as_of else None)
     except NoKeyResults as error:
