@@ -126,7 +126,7 @@ def previous_statuses(warehouse: Warehouse, first_day: date) -> pl.DataFrame:
     return rows.select("key_result_id", pl.lit(first_day - timedelta(days=1)).alias("as_of"), "status")
 
 
-def _told(warehouse: Warehouse, connection: sa.Connection, webhooks: list[str]) -> pl.DataFrame:
+def _told(connection: sa.Connection, webhooks: list[str]) -> pl.DataFrame:
     """The alerts kept for `webhooks` (webhook_env, key_result_id, as_of, status, sent)."""
     rows = connection.execute(
         sa.select(
@@ -175,7 +175,7 @@ def publish_alerts(
         return 0
     new = alert_rows(changes, config, created_at)
     key = ["webhook_env", "key_result_id", "as_of", "status"]
-    told = _told(warehouse, connection, webhooks)
+    told = _told(connection, webhooks)
     gone = told.filter(~pl.col("sent") & pl.col("as_of").is_in(days)).join(new, on=key, how="anti")
     for webhook_env, key_result_id, as_of, status in gone.select(key).iter_rows():
         connection.execute(

@@ -24,6 +24,7 @@ from kpi.catalog import (
     build_catalog,
 )
 from kpi.entities import Entity
+from kpi.formats import measure_label
 from kpi.periods import GRAINS, Calendar, Grain
 
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -222,11 +223,7 @@ class Measure(StrictModel):
     @property
     def label(self) -> str:
         """How people read it: "to date", "latest complete month", "trailing 90 days"."""
-        if self.kind == "latest_complete":
-            return f"latest complete {self.grain}"
-        if self.kind == "trailing_days":
-            return f"trailing {self.days} day{'' if self.days == 1 else 's'}"
-        return "to date"
+        return measure_label(self.spec)
 
     @property
     def spec(self) -> str:

@@ -55,3 +55,25 @@ def rounded(value: float | None, unit: str) -> float | int | None:
 def unit_suffix(unit: str) -> str:
     """What a `rounded` number is in: " (%)" for a ratio, else nothing."""
     return " (%)" if unit == "ratio" else ""
+
+
+def measure_label(spec: str | None) -> str:
+    """A key result's measure as the config writes it (to_date, latest_complete: month,
+    trailing_days: 90) as people read it: "to date", "latest complete month", "trailing 90 days"."""
+    kind, _, argument = (spec or "to_date").partition(": ")
+    if kind == "latest_complete":
+        return f"latest complete {argument}"
+    if kind == "trailing_days":
+        return f"trailing {argument} day{'' if argument == '1' else 's'}"
+    return "to date"
+
+
+def key_result_notes(kind: str | None, measure: str | None, weight: float | None) -> list[str]:
+    """What sets a key result apart from an increase or decrease to date of weight 1: "stay below",
+    "latest complete month", "weight 2"; nothing for the plain ones."""
+    notes = [kind.replace("_", " ")] if kind in ("stay_above", "stay_below") else []
+    if measure and measure != "to_date":
+        notes.append(measure_label(measure))
+    if weight is not None and weight != 1:
+        notes.append(f"weight {weight:g}")
+    return notes

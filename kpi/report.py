@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 import sqlalchemy as sa
 
-from kpi.formats import STATUS_LABELS, format_target, format_value, status_label
+from kpi.formats import STATUS_LABELS, format_target, format_value, key_result_notes, status_label
 from kpi.schema import (
     dq_results,
     key_results,
@@ -167,6 +167,11 @@ def _quality(warehouse: Warehouse, first: date, last: date) -> dict[str, object]
 # Charts
 
 
+def _line(name: str, days: list[str], values: list[float | None], **style: object) -> dict:
+    """A Plotly line trace (no markers) of `values` over `days`, `style` its line's (color, dash, width)."""
+    return {"type": "scatter", "mode": "lines", "name": name, "x": days, "y": values, "line": style}
+
+
 def key_result_chart(row: dict, history: pl.DataFrame) -> dict:
     """A Plotly figure (as a dict) of one key result: its actual as of each day; its baseline and
     target; the progress expected by each day (increase/decrease), or its threshold (stay_*)."""
@@ -194,16 +199,8 @@ def key_result_chart(row: dict, history: pl.DataFrame) -> dict:
     ]
     target = row["target"] * scale
     if row["type"] in ("stay_above", "stay_below"):
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": f"threshold ({'at most' if row['type'] == 'stay_below' else 'at least'})",
-                "x": days,
-                "y": [target] * len(days),
-                "line": {"color": "#cf222e", "dash": "dash"},
-            }
-        )
+        side = "at most" if row["type"] == "stay_below" else "at least"
+        traces.append(_line(f"threshold ({side})", days, [target] * len(days), color="#cf222e", dash="dash"))
     else:
         baseline = (row["baseline"] or 0.0) * scale
         expected = [
@@ -211,30 +208,9 @@ def key_result_chart(row: dict, history: pl.DataFrame) -> dict:
             for e in history["expected_progress"].to_list()
         ]
         traces += [
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": "expected by then",
-                "x": days,
-                "y": expected,
-                "line": {"color": "#8c959f", "dash": "dot"},
-            },
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": "target",
-                "x": days,
-                "y": [target] * len(days),
-                "line": {"color": "#1a7f37", "dash": "dash"},
-            },
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": "baseline",
-                "x": days,
-                "y": [baseline] * len(days),
-                "line": {"color": "#57606a", "dash": "dash", "width": 1},
-            },
+            _line("expected by then", days, expected, color="#8c959f", dash="dot"),
+            _line("target", days, [target] * len(days), color="#1a7f37", dash="dash"),
+            _line("baseline", days, [baseline] * len(days), color="#57606a", dash="dash", width=1),
         ]
     return {
         "data": traces,
@@ -392,12 +368,7 @@ def render_report(data: ReportData, title: str = "OKR report") -> str:
         ]
         for row in rows.iter_rows(named=True):
             chart_id = f"chart-{row['key_result_id']}"
-            kind = {"stay_above": "stay above", "stay_below": "stay below"}.get(row["type"] or "", "")
-            notes = [kind] if kind else []
-            if row["measure"] and row["measure"] != "to_date":
-                notes.append(row["measure"].replace("_", " ").replace(":", ""))
-            if row["weight"] not in (None, 1):
-                notes.append(f"weight {row['weight']:g}")
+            notes = key_result_notes(row["type"], row["measure"], row["weight"])
             parts += [
                 f'<div class="kr" data-key-result="{html.escape(row["key_result_id"])}">',
                 '<div class="kr-head">',

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from rich.table import Table
 from rich.text import Text
 
-from kpi.formats import format_target, format_value, status_label
+from kpi.formats import format_target, format_value, key_result_notes, status_label
 from kpi.schema import objective_progress
 from kpi.warehouse import Warehouse, key_result_definitions, key_results, kpi_definitions, objectives
 
@@ -23,7 +23,6 @@ STATUS_STYLES = {
     "unknown": "dim",
 }
 BAR_WIDTH = 20
-TYPE_LABELS = {"stay_above": "stay above", "stay_below": "stay below"}
 
 SCORECARD_SCHEMA: dict[str, pl.DataType] = {
     "objective_id": pl.String(),
@@ -136,16 +135,7 @@ def objective_order(rows: pl.DataFrame) -> list[tuple[str, int]]:
 
 def _key_result_label(row: dict) -> Text:
     label = Text(row["description"])
-    notes = [TYPE_LABELS[row["type"]]] if row["type"] in TYPE_LABELS else []
-    if row["measure"] and row["measure"] != "to_date":
-        kind, _, argument = row["measure"].partition(": ")
-        notes.append(
-            f"latest complete {argument}"
-            if kind == "latest_complete"
-            else f"trailing {argument} day{'' if argument == '1' else 's'}"
-        )
-    if row["weight"] is not None and row["weight"] != 1:
-        notes.append(f"weight {row['weight']:g}")
+    notes = key_result_notes(row["type"], row["measure"], row["weight"])
     if notes:
         label.append(f"  {' · '.join(notes)}", style="dim")
     return label
