@@ -22,9 +22,10 @@ __all__ = [
 
 def _builtin_connectors() -> dict[str, type[Connector]]:
     from connectors.files import FilesConnector
+    from connectors.http import HttpConnector
     from connectors.sql import SqlConnector
 
-    return {FilesConnector.name: FilesConnector, SqlConnector.name: SqlConnector}
+    return {connector.name: connector for connector in (FilesConnector, SqlConnector, HttpConnector)}
 
 
 @cache

@@ -96,6 +96,12 @@ class Connector(ABC):
     ) -> Iterator[pl.DataFrame | pl.LazyFrame]:
         """Yield the source's rows (all of them when window is None) as one or more frames."""
 
+    def declared_schema(self) -> dict[str, pl.DataType] | None:
+        """The columns and types of every frame `extract` yields (besides the bad-record columns), known
+        before reading: what an empty window yields too. None (the default): the columns come from the
+        source's data (a CSV file's header) and are known only once read."""
+        return None
+
     def parts(self) -> list[SourcePart] | None:
         """The source as parts that `extract` reads one by one (a files source: its files), so the
         pipeline may skip the unchanged ones without a row of a window's days; None (the default): the

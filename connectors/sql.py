@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from pydantic import ConfigDict, Field, model_validator
 
 from connectors.base import Connector, ConnectorOptions, ExtractWindow, SourceError
+from connectors.values import EXACT_FLOAT_INTEGER, exact_text, sample
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 """What `table` and `date_column` accept: a plain `name` or `schema.name` (quoted per dialect later)."""
@@ -91,13 +92,10 @@ TEXT_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?![:\w])")
 """What `sa.text` takes for a bound parameter (as sqlalchemy.sql.elements.TextClause._bind_params_regex)."""
 TEXT_BIND_ESCAPE = re.compile(r"\\(:\w*)(?![:\w])")
 """What `sa.text` unescapes to a literal colon (as sqlalchemy.sql.compiler.BIND_PARAMS_ESC)."""
-SAMPLE_LENGTH = 60
 INFINITIES = frozenset({"infinity", "-infinity"})
 """PostgreSQL's dates and timestamps beyond every other, as it writes them as text."""
 INFINITY_IN_MESSAGE = re.compile(r"'-?infinity'", re.IGNORECASE)
 """How psycopg names them in its error when the example cannot be found."""
-EXACT_FLOAT_INTEGER = 2**53
-"""Integers beyond this lose digits as a float, so a column mixing them with floats becomes text."""
 SECRET_QUERY_KEY = re.compile(r"password|pwd|secret|token", re.IGNORECASE)
 """A URL query parameter whose value is a secret (`sslpassword`, `PWD`, `access_token`, ...)."""
 SECRET_QUERY_KEYS_WHOLE = frozenset({"odbc_connect"})
@@ -177,12 +175,6 @@ def literal_text(sql: str) -> str:
     return TEXT_BIND.sub(r"\\:\1", TEXT_BIND_ESCAPE.sub(r"\\\\\1", sql))
 
 
-def sample(value: object) -> str:
-    """`repr(value)`, cut to about 60 characters: an example value for an error message."""
-    text = repr(value)
-    return text if len(text) <= SAMPLE_LENGTH else text[: SAMPLE_LENGTH - 3] + "..."
-
-
 def polars_type(sql_type: sa.types.TypeEngine[Any] | None, dialect_name: str) -> pl.DataType | None:
     """The Polars type a column of `sql_type` takes when it has values, or None when not known.
 
@@ -228,23 +220,6 @@ def described_type(dialect_name: str, type_code: object, scale: object) -> pl.Da
     if type_code in DESCRIBED_DECIMAL_CODES.get(dialect_name, ()):
         return pl.Decimal(38, scale) if isinstance(scale, int) and 0 <= scale <= 38 else pl.Float64()
     return DESCRIBED_TYPES.get(dialect_name, {}).get(type_code)
-
-
-def exact_text(value: object) -> str | None:
-    """The text of a value of a mixed-type column, without loss: text as it is, integers as
-    str(int), floats as repr(float), decimals as str, dates, times and timestamps in ISO format,
-    booleans as true/false; None for a value with no such text (bytes, ...)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | Decimal):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, date | datetime | time):
-        return value.isoformat()
-    return None
 
 
 def is_secret_key(key: str) -> bool:

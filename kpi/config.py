@@ -531,9 +531,8 @@ class PipelineConfig(StrictModel):
         """Every environment variable the config names (a key ending in `_env`), by the key naming it."""
         names = {"warehouse_password_env": self.warehouse_password_env} if self.warehouse_password_env else {}
         for index, source in enumerate(self.sources):
-            for key, value in source.options.items():
-                if key.endswith("_env") and isinstance(value, str):
-                    names[f"sources[{index}].options.{key} ({source.name})"] = value
+            for key, value in _env_keys(source.options):
+                names[f"sources[{index}].options.{key} ({source.name})"] = value
         for index, alert in enumerate(self.alerts):
             names[f"alerts[{index}].webhook_env"] = alert.webhook_env
         return names
@@ -592,6 +591,17 @@ class PipelineConfig(StrictModel):
                 )
             url = url.set(password=os.environ[self.warehouse_password_env])
         return url
+
+
+def _env_keys(options: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Every (dotted key, variable) of connector options, nested ones included, whose key ends in `_env`."""
+    found = []
+    for key, value in options.items():
+        if isinstance(value, dict):
+            found += _env_keys(value, f"{prefix}{key}.")
+        elif str(key).endswith("_env") and isinstance(value, str):
+            found.append((f"{prefix}{key}", value))
+    return found
 
 
 def _require_unique(what: str, names: list[str]) -> None:

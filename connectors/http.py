@@ -1,0 +1,684 @@
+"""The `http` connector: records from a JSON API (billing, CRM and HR SaaS APIs and the like).
+
+Requests go through httpx, retried by tenacity: a timeout, a connection failure, a 429 or a 5xx is
+tried again (`max_attempts` tries in all) after an exponential backoff with jitter, or after the
+response's Retry-After when that is longer; `requests_per_second` bounds the pace. Pages are followed
+by page number, offset, a cursor in the body, a next-page URL in the body, or the Link header
+(RFC 8288), and a page that was already read (the same request, or the same records again) is an
+error, never an endless loop. Credentials come from environment variables named in the config (bearer
+token, basic auth, an API key header or parameter) and never appear in a message: every error names
+the source, the page and the URL without its query, with any secret's value masked.
+
+Records are JSON objects at `records_path` in each page. Nested objects are flattened into columns
+named `parent__child`; lists are kept as their JSON text. Without `fields`, each column takes the type
+its values have (a column of mixed types, or of integers a float cannot hold among floats, is delivered
+as the values' exact texts, which the mapping types row by row). With `fields`, every frame has exactly
+the declared columns and types, and a record whose value does not fit is a bad record (quarantined
+with its raw JSON). `incremental` asks the API for the window's records only (see `Incremental`).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import polars as pl
+from pydantic import Field, field_validator, model_validator
+
+from connectors.base import (
+    RAW_RECORD_COLUMN,
+    RECORD_PROBLEM_COLUMN,
+    Connector,
+    ConnectorOptions,
+    ExtractWindow,
+    SourceError,
+)
+from connectors.values import EXACT_FLOAT_INTEGER, exact_text, sample
+
+FIELD_SEPARATOR = "__"
+"""Joins the keys of a nested object into one column name (`customer__id`), as dlt does."""
+SECRET_NAME = re.compile(r"password|passwd|pwd|secret|token|api[_-]?key|apikey|authorization|cookie", re.I)
+"""A query parameter or header that carries a credential: it belongs in `auth`, from the environment."""
+MASK = "***"
+BODY_EXCERPT = 120
+"""Characters of a response body quoted in an error (masked), to show what the API said."""
+FIELD_TYPES: dict[str, pl.DataType] = {
+    "string": pl.String(),
+    "integer": pl.Int64(),
+    "number": pl.Float64(),
+    "boolean": pl.Boolean(),
+}
+INT64_RANGE = (-(2**63), 2**63 - 1)
+
+
+# --- options ---------------------------------------------------------------------------------------
+
+
+class BearerAuth(ConnectorOptions):
+    """`Authorization: Bearer <token>`."""
+
+    type: Literal["bearer"]
+    token_env: str
+    """The environment variable holding the token."""
+
+
+class BasicAuth(ConnectorOptions):
+    """HTTP basic auth."""
+
+    type: Literal["basic"]
+    username: str
+    password_env: str
+    """The environment variable holding the password."""
+
+
+class ApiKeyAuth(ConnectorOptions):
+    """An API key sent as a header (`header`, default X-API-Key) or as a query parameter (`param`)."""
+
+    type: Literal["api_key"]
+    key_env: str
+    """The environment variable holding the key."""
+    header: str | None = None
+    param: str | None = None
+
+    @model_validator(mode="after")
+    def header_or_param(self) -> ApiKeyAuth:
+        if self.header is not None and self.param is not None:
+            raise ValueError("give header or param, not both")
+        return self
+
+
+class NoPaging(ConnectorOptions):
+    """One request: the API answers with every record at once."""
+
+    type: Literal["none"] = "none"
+
+
+class PageNumberPaging(ConnectorOptions):
+    """`?page=1`, `?page=2`, ... until a page without records or the last of `total_pages_path`."""
+
+    type: Literal["page_number"]
+    page_param: str = "page"
+    first_page: int = 1
+    size_param: str | None = "per_page"
+    """The parameter asking for `page_size` records a page; null: the API's own page size."""
+    page_size: int = Field(default=100, gt=0)
+    total_pages_path: str | None = None
+    """Where the body says how many pages there are (`meta.total_pages`), saving the last request."""
+
+
+class OffsetPaging(ConnectorOptions):
+    """`?offset=0&limit=100`, then offset by the records read, until a page without records or `total_path`."""
+
+    type: Literal["offset"]
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    limit: int = Field(default=100, gt=0)
+    total_path: str | None = None
+    """Where the body says how many records there are in all (`meta.total`)."""
+
+
+class CursorPaging(ConnectorOptions):
+    """The body names the next page's cursor (`cursor_path`), sent back as `cursor_param`; no cursor: done."""
+
+    type: Literal["cursor"]
+    cursor_path: str
+    cursor_param: str = "cursor"
+
+
+class NextUrlPaging(ConnectorOptions):
+    """The body holds the next page's URL (`next_url_path`, relative or absolute); none: done."""
+
+    type: Literal["next_url"]
+    next_url_path: str
+
+
+class LinkHeaderPaging(ConnectorOptions):
+    """The `Link: <...>; rel="next"` header names the next page (GitHub-style APIs); none: done."""
+
+    type: Literal["link_header"]
+
+
+Auth = Annotated[BearerAuth | BasicAuth | ApiKeyAuth, Field(discriminator="type")]
+Paging = Annotated[
+    NoPaging | PageNumberPaging | OffsetPaging | CursorPaging | NextUrlPaging | LinkHeaderPaging,
+    Field(discriminator="type"),
+]
+
+
+class Incremental(ConnectorOptions):
+    """Ask the API for a dated extract's window only: `start_param` gets the first day to read and
+    `end_param` (when the API has one) the day after the last, both with one day of slack for time
+    zones, formatted with `format` (strftime; default ISO date).
+
+    The parameter should select records by the field mapped to the entity's date (`booked_on`). An
+    updated-since parameter works too, with `lookback_days`: the window's records are then those
+    changed on or after `lookback_days` before its first day, so a record entered (or last changed)
+    more than `lookback_days` before the day it is dated on is not read. The mapping cuts the window
+    after parsing the dates either way."""
+
+    start_param: str
+    end_param: str | None = None
+    format: str = "%Y-%m-%d"
+    lookback_days: int = Field(default=0, ge=0)
+
+
+class HttpOptions(ConnectorOptions):
+    """The `http` connector's options; a credential in `url`, `params` or `headers` is a config error."""
+
+    url: str
+    """The endpoint, http(s)://host/path; fixed query parameters go in `params`."""
+    params: dict[str, str | int | float | bool] = {}
+    """Query parameters sent with the first request (and every page that is not a URL from the API)."""
+    headers: dict[str, str] = {}
+    """Extra request headers (not credentials: those go in `auth`)."""
+    auth: Auth | None = None
+    """{type: bearer, token_env}, {type: basic, username, password_env} or {type: api_key, key_env, header|param}."""
+    records_path: str | None = None
+    """Dot path to the list of records in each page (`data`, `result.items`); null: the page is the list."""
+    pagination: Paging = NoPaging()
+    """none, page_number, offset, cursor, next_url or link_header (a name, or a mapping with `type`)."""
+    incremental: Incremental | None = None
+    """Query parameters that select a dated extract's window at the API (see `Incremental`)."""
+    fields: dict[str, Literal["string", "integer", "number", "boolean"]] | None = None
+    """The record fields to deliver (flattened names) and their JSON types; null: every field, typed by its values."""
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    """Per request: connecting, and waiting for each part of the answer."""
+    max_attempts: int = Field(default=5, ge=1)
+    """Tries per request when it times out, cannot connect, or gets a 429 or 5xx."""
+    backoff_seconds: float = Field(default=1.0, ge=0)
+    """The first wait before trying again; doubled each time, with jitter."""
+    max_wait_seconds: float = Field(default=60.0, gt=0)
+    """The longest wait between tries, a Retry-After included."""
+    requests_per_second: float | None = Field(default=None, gt=0)
+    """At most this many requests a second; null: no bound."""
+    max_pages: int = Field(default=10_000, gt=0)
+    """More pages than this is an error (an API whose pagination never ends)."""
+
+    @field_validator("pagination", mode="before")
+    @classmethod
+    def pagination_by_name(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+    @field_validator("url")
+    @classmethod
+    def url_is_http(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"expected an http(s) URL like https://api.example.com/v1/invoices, got {url!r}")
+        if "@" in parts.netloc:
+            raise ValueError("url holds credentials: remove them and use auth, naming environment variables")
+        if parts.query:
+            raise ValueError("url holds a query: put its parameters in params")
+        return url
+
+    @field_validator("params", "headers")
+    @classmethod
+    def no_credentials(cls, values: dict[str, Any]) -> dict[str, Any]:
+        secret = [name for name in values if SECRET_NAME.search(name)]
+        if secret:
+            raise ValueError(
+                f"{', '.join(secret)} looks like a credential: use auth, naming the environment variable holding it"
+            )
+        return values
+
+
+# --- the connector ---------------------------------------------------------------------------------
+
+
+class _TryAgain(Exception):
+    """A request that may succeed when tried again (after `retry_after` seconds when the API said)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class HttpConnector(Connector):
+    """Reads every page of a JSON API endpoint into one frame (see the module's docstring).
+
+    Frame out: one row per record, in the API's order; columns as `fields` declares (String, Int64,
+    Float64, Boolean), else the records' flattened fields typed by their values; plus the bad-record
+    columns when `fields` is declared and a record does not fit it.
+
+    Raises SourceError naming the source, the page and the URL (no query, no secret): transient for a
+    timeout, a connection failure, a 429 or a 5xx still failing after `max_attempts` tries; at once for
+    refused credentials, another HTTP error, a body that is not JSON, records that are not a list of
+    objects, a page already read, or more than `max_pages` pages."""
+
+    name = "http"
+    description = (
+        "A JSON API: page-number, offset, cursor, next-URL or Link-header pages; bearer, basic or API-key "
+        "auth from environment variables; retries with backoff; incremental by a query parameter."
+    )
+    Options = HttpOptions
+    options: HttpOptions
+
+    def declared_schema(self) -> dict[str, pl.DataType] | None:
+        if self.options.fields is None:
+            return None
+        return {name: FIELD_TYPES[kind] for name, kind in self.options.fields.items()}
+
+    def extract(self, window: ExtractWindow | None, source_date_column: str | None) -> Iterator[pl.DataFrame]:
+        import httpx
+
+        params: dict[str, Any] = dict(self.options.params)
+        incremental = self.options.incremental
+        if incremental is not None and window is not None:
+            first, after_last = window.source_bounds()
+            first -= timedelta(days=incremental.lookback_days)
+            params[incremental.start_param] = first.strftime(incremental.format)
+            if incremental.end_param is not None:
+                params[incremental.end_param] = after_last.strftime(incremental.format)
+            self.window_pushed_down = True
+            self.window_note = (
+                f"asked the API for {incremental.start_param}={params[incremental.start_param]}"
+                + (
+                    f", {incremental.end_param}={params[incremental.end_param]}"
+                    if incremental.end_param
+                    else ""
+                )
+            )
+        else:
+            self.window_pushed_down = False
+            self.window_note = (
+                "read every record; the mapping cuts the window" if window is not None else None
+            )
+        secrets = self.secrets()
+        self._secrets = [secret for secret in secrets.values() if secret]
+        self._next_request_at = 0.0
+        with httpx.Client(
+            timeout=self.options.timeout_seconds,
+            headers={"Accept": "application/json", **self.options.headers},
+            auth=self.basic_auth(secrets),
+            follow_redirects=True,
+        ) as client:
+            records = [record for page in self.pages(client, params, secrets) for record in page]
+        yield self.frame(records)
+
+    # --- credentials ---
+
+    def secrets(self) -> dict[str, str]:
+        """The credentials' values by their variables' names; a variable not set is a SourceError."""
+        auth = self.options.auth
+        if auth is None:
+            return {}
+        variable = {"bearer": "token_env", "basic": "password_env", "api_key": "key_env"}[auth.type]
+        name = getattr(auth, variable)
+        if name not in os.environ:
+            raise SourceError(
+                f"source {self.source_name!r}: environment variable {name!r} (auth.{variable}) is not set"
+            )
+        return {name: os.environ[name]}
+
+    def basic_auth(self, secrets: dict[str, str]) -> Any:
+        auth = self.options.auth
+        if isinstance(auth, BasicAuth):
+            return (auth.username, secrets[auth.password_env])
+        return None
+
+    def credentials(self, secrets: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        """The headers and query parameters carrying the credentials, for every request."""
+        auth = self.options.auth
+        if isinstance(auth, BearerAuth):
+            return {"Authorization": f"Bearer {secrets[auth.token_env]}"}, {}
+        if isinstance(auth, ApiKeyAuth):
+            key = secrets[auth.key_env]
+            return ({}, {auth.param: key}) if auth.param else ({auth.header or "X-API-Key": key}, {})
+        return {}, {}
+
+    def masked(self, text: str) -> str:
+        for secret in getattr(self, "_secrets", []):
+            text = text.replace(secret, MASK)
+        return text
+
+    # --- pages ---
+
+    def pages(self, client: Any, params: dict[str, Any], secrets: dict[str, str]) -> Iterator[list[dict]]:
+        """Each page's records, following the pagination until it ends."""
+        paging = self.options.pagination
+        url: str = self.options.url
+        query: dict[str, Any] | None = dict(params)
+        if isinstance(paging, PageNumberPaging):
+            query = {**params, paging.page_param: paging.first_page}
+            if paging.size_param:
+                query[paging.size_param] = paging.page_size
+        elif isinstance(paging, OffsetPaging):
+            query = {**params, paging.offset_param: 0, paging.limit_param: paging.limit}
+        headers, auth_params = self.credentials(secrets)
+        requested: set[str] = set()
+        previous_digest: str | None = None
+        read = 0
+        for number in range(1, self.options.max_pages + 1):
+            request_key = url + "?" + json.dumps(sorted((query or {}).items()), default=str)
+            if request_key in requested:
+                raise SourceError(
+                    f"{self.where(number)}: the API's pagination points back to a page already read "
+                    f"({self.page_label(paging, query)}): stopped instead of reading it again"
+                )
+            requested.add(request_key)
+            # (httpx merges these with a next-page URL's own query)
+            response = self.get(client, url, {**(query or {}), **auth_params} or None, headers, number)
+            body = self.json_body(response, number)
+            records = self.records(body, number)
+            digest = (
+                hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest() if records else None
+            )
+            if digest is not None and digest == previous_digest:
+                raise SourceError(
+                    f"{self.where(number)}: page {number} holds the same records as page {number - 1} "
+                    f"({self.page_label(paging, query)}): the API does not page as configured; stopped"
+                )
+            previous_digest = digest
+            read += len(records)
+            yield records
+            next_page = self.next_page(paging, body, response, url, query, records, number, read)
+            if next_page is None:
+                return
+            url, query = next_page
+        raise SourceError(
+            f"{self.where(self.options.max_pages)}: more than {self.options.max_pages} pages (max_pages): "
+            "the API's pagination does not end"
+        )
+
+    def next_page(
+        self,
+        paging: Any,
+        body: Any,
+        response: Any,
+        url: str,
+        query: dict[str, Any] | None,
+        records: list[dict],
+        number: int,
+        read: int,
+    ) -> tuple[str, dict[str, Any] | None] | None:
+        """The next request's URL and query, or None when the last page was read."""
+        assert query is not None or isinstance(paging, NextUrlPaging | LinkHeaderPaging)
+        if isinstance(paging, PageNumberPaging):
+            assert query is not None
+            page = query[paging.page_param]
+            total = self.number_at(body, paging.total_pages_path, number)
+            if not records or (total is not None and page - paging.first_page + 1 >= total):
+                return None
+            return url, {**query, paging.page_param: page + 1}
+        if isinstance(paging, OffsetPaging):
+            assert query is not None
+            total = self.number_at(body, paging.total_path, number)
+            if not records or (total is not None and read >= total):
+                return None
+            return url, {**query, paging.offset_param: query[paging.offset_param] + len(records)}
+        if isinstance(paging, CursorPaging):
+            assert query is not None
+            cursor = value_at(body, paging.cursor_path)
+            if cursor in (None, ""):
+                return None
+            return url, {**query, paging.cursor_param: cursor}
+        if isinstance(paging, NextUrlPaging | LinkHeaderPaging):
+            if isinstance(paging, NextUrlPaging):
+                target = value_at(body, paging.next_url_path)
+            else:
+                target = response.links.get("next", {}).get("url")
+            if target in (None, ""):
+                return None
+            if not isinstance(target, str):
+                raise SourceError(f"{self.where(number)}: the next page's URL is not text: {sample(target)}")
+            return urljoin(url, target), None
+        return None
+
+    def number_at(self, body: Any, path: str | None, number: int) -> int | None:
+        if path is None:
+            return None
+        value = value_at(body, path)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SourceError(f"{self.where(number)}: {path} is not a whole number: {sample(value)}")
+        return value
+
+    @staticmethod
+    def page_label(paging: Any, query: dict[str, Any] | None) -> str:
+        if isinstance(paging, PageNumberPaging) and query:
+            return f"{paging.page_param}={query[paging.page_param]}"
+        if isinstance(paging, OffsetPaging) and query:
+            return f"{paging.offset_param}={query[paging.offset_param]}"
+        if isinstance(paging, CursorPaging) and query and paging.cursor_param in query:
+            return f"{paging.cursor_param}={sample(query[paging.cursor_param])}"
+        return "a next-page link"
+
+    def where(self, number: int) -> str:
+        parts = urlsplit(self.options.url)
+        return f"source {self.source_name!r}: GET {urlunsplit((parts.scheme, parts.netloc, parts.path, '', ''))} page {number}"
+
+    # --- one request ---
+
+    def get(
+        self, client: Any, url: str, query: dict[str, Any] | None, headers: dict[str, str], number: int
+    ) -> Any:
+        """The response to GET url (retried as the module's docstring says), 2xx only."""
+        import httpx
+        import tenacity
+
+        options = self.options
+
+        def once() -> httpx.Response:
+            self.throttle()
+            try:
+                response = client.get(url, params=query, headers=headers)
+            except httpx.TimeoutException:
+                raise _TryAgain(f"no answer within {options.timeout_seconds:g} s") from None
+            except httpx.TransportError as error:
+                raise _TryAgain(f"could not connect ({type(error).__name__})") from None
+            if response.status_code == 429 or response.status_code >= 500:
+                raise _TryAgain(f"HTTP {response.status_code}", retry_after(response))
+            return response
+
+        backoff = tenacity.wait_exponential_jitter(
+            initial=options.backoff_seconds, max=options.max_wait_seconds, jitter=options.backoff_seconds
+        )
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            after = error.retry_after if isinstance(error, _TryAgain) else None
+            return min(max(backoff(state), after or 0.0), options.max_wait_seconds)
+
+        try:
+            response = tenacity.Retrying(
+                stop=tenacity.stop_after_attempt(options.max_attempts),
+                wait=wait,
+                retry=tenacity.retry_if_exception_type(_TryAgain),
+                reraise=True,
+            )(once)
+        except _TryAgain as error:
+            raise SourceError(
+                f"{self.where(number)}: {error} (after {options.max_attempts} tries)", transient=True
+            ) from None
+        except httpx.HTTPError as error:  # its message may quote the URL, with a key in its query
+            raise SourceError(f"{self.where(number)}: the request failed ({type(error).__name__})") from None
+        if response.status_code in (401, 403):
+            auth = options.auth
+            hint = f": check auth ({auth.type}, from the environment)" if auth else ": the source has no auth"
+            raise SourceError(
+                f"{self.where(number)}: HTTP {response.status_code}, the API refused the credentials{hint}"
+            )
+        if response.status_code >= 400:
+            raise SourceError(
+                f"{self.where(number)}: HTTP {response.status_code}: {self.excerpt(response.text)}"
+            )
+        return response
+
+    def throttle(self) -> None:
+        """Sleep until the next request keeps to `requests_per_second`."""
+        if self.options.requests_per_second is None:
+            return
+        now = time.monotonic()
+        if self._next_request_at > now:
+            time.sleep(self._next_request_at - now)
+            now = self._next_request_at
+        self._next_request_at = now + 1.0 / self.options.requests_per_second
+
+    def excerpt(self, text: str) -> str:
+        text = self.masked(" ".join(text.split()))
+        return repr(text if len(text) <= BODY_EXCERPT else text[: BODY_EXCERPT - 3] + "...")
+
+    def json_body(self, response: Any, number: int) -> Any:
+        try:
+            return json.loads(response.content)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            reason = (
+                f"line {error.lineno} column {error.colno}: {error.msg}"
+                if isinstance(error, json.JSONDecodeError)
+                else "not UTF-8"
+            )
+            raise SourceError(
+                f"{self.where(number)}: the answer is not JSON ({reason}); it begins {self.excerpt(response.text)}"
+            ) from None
+
+    def records(self, body: Any, number: int) -> list[dict]:
+        path = self.options.records_path
+        records = value_at(body, path) if path else body
+        if not isinstance(records, list):
+            found = type(records).__name__ if records is not None else "nothing"
+            keys = f" (its keys: {', '.join(map(str, body))})" if isinstance(body, dict) else ""
+            raise SourceError(
+                f"{self.where(number)}: expected a list of records at {path or 'the top of the page'}, found "
+                f"{found}{keys}; set records_path"
+            )
+        bad = next((record for record in records if not isinstance(record, dict)), None)
+        if bad is not None:
+            raise SourceError(f"{self.where(number)}: a record is not a JSON object: {sample(bad)}")
+        return records
+
+    # --- records to a frame ---
+
+    def frame(self, records: list[dict]) -> pl.DataFrame:
+        flat = [flatten(record) for record in records]
+        declared = self.declared_schema()
+        if declared is not None:
+            return declared_frame(flat, records, declared)
+        names = list(dict.fromkeys(name for record in flat for name in record))
+        return pl.DataFrame([typed_column(name, [record.get(name) for record in flat]) for name in names])
+
+
+def value_at(body: Any, path: str | None) -> Any:
+    """The value at dot path `path` in a JSON body (`meta.next`), None when any step is missing."""
+    value = body
+    for step in (path or "").split(".") if path else []:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(step)
+    return value
+
+
+def flatten(record: dict, prefix: str = "") -> dict[str, Any]:
+    """A record's nested objects as `parent__child` fields; a list as its JSON text."""
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + FIELD_SEPARATOR))
+        elif isinstance(value, list):
+            flat[name] = json.dumps(value, ensure_ascii=False)
+        else:
+            flat[name] = value
+    return flat
+
+
+def typed_column(name: str, values: list[Any]) -> pl.Series:
+    """The values as a Series of the one type they have (String when all are null): integers mixed
+    with floats become floats when no digit is lost; otherwise mixed types, or integers beyond Int64,
+    become the values' exact texts."""
+    present = [value for value in values if value is not None]
+    if not present:
+        return pl.Series(name, values, dtype=pl.String())
+    kinds = {type(value) for value in present}
+    if kinds == {int, float} and all(abs(v) <= EXACT_FLOAT_INTEGER for v in present if isinstance(v, int)):
+        return pl.Series(name, [None if v is None else float(v) for v in values], dtype=pl.Float64())
+    beyond = kinds == {int} and any(not INT64_RANGE[0] <= v <= INT64_RANGE[1] for v in present)
+    if len(kinds) > 1 or beyond:
+        return pl.Series(name, [None if v is None else exact_text(v) for v in values], dtype=pl.String())
+    return pl.Series(name, values, strict=True)
+
+
+def fits(value: Any, kind: pl.DataType) -> bool:
+    """A JSON value can be held by a column of `kind` without loss (null always can)."""
+    if value is None:
+        return True
+    if isinstance(kind, pl.String):
+        return isinstance(value, str)
+    if isinstance(kind, pl.Boolean):
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if isinstance(kind, pl.Int64):
+        return isinstance(value, int) and INT64_RANGE[0] <= value <= INT64_RANGE[1]
+    return isinstance(value, float) or (isinstance(value, int) and abs(value) <= EXACT_FLOAT_INTEGER)
+
+
+def declared_frame(
+    flat: list[dict[str, Any]], records: list[dict], declared: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    """The declared columns of each flattened record; a record with a value that does not fit its
+    column's type is a bad record (its columns null, the rule and its raw JSON in the protocol columns)."""
+    problems: list[str | None] = []
+    for record in flat:
+        problem = next(
+            (
+                f"field {name!r} is not {'an' if kind == pl.Int64() else 'a'} {kind_name(kind)}: {sample(record[name])}"
+                for name, kind in declared.items()
+                if not fits(record.get(name), kind)
+            ),
+            None,
+        )
+        problems.append(problem)
+    columns = {
+        name: pl.Series(
+            name,
+            [None if problem else record.get(name) for record, problem in zip(flat, problems, strict=True)],
+            dtype=kind,
+            strict=False,
+        )
+        for name, kind in declared.items()
+    }
+    frame = pl.DataFrame(columns, schema=declared)
+    if any(problems):
+        frame = frame.with_columns(
+            pl.Series(RECORD_PROBLEM_COLUMN, problems, dtype=pl.String()),
+            pl.Series(
+                RAW_RECORD_COLUMN,
+                [
+                    json.dumps(raw, ensure_ascii=False) if problem else None
+                    for raw, problem in zip(records, problems, strict=True)
+                ],
+                dtype=pl.String(),
+            ),
+        )
+    return frame
+
+
+def kind_name(kind: pl.DataType) -> str:
+    return next(name for name, dtype in FIELD_TYPES.items() if dtype == kind)
+
+
+def retry_after(response: Any) -> float | None:
+    """Seconds the response's Retry-After asks to wait (a number of seconds or an HTTP date)."""
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
