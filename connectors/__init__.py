@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import types
+import typing
+from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
+
+from pydantic import BaseModel
 
 from connectors.base import Connector, ConnectorOptions, ExtractWindow, SourceError
 
 ENTRY_POINT_GROUP = "kpi.connectors"
+BUILT_IN = "built-in"
 
 __all__ = [
     "Connector",
@@ -20,6 +26,18 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
+class Registration:
+    """Where a connector comes from, and why a plug-in could not be loaded."""
+
+    name: str
+    origin: str
+    """`built-in`, or the plug-in's distribution and version and its entry point (`crm-connector 0.1.0, kpi_crm:CrmConnector`)."""
+    connector: type[Connector] | None
+    error: str | None = None
+    """Why the plug-in could not be loaded (its import failed, or it is not a Connector); None when it was."""
+
+
 def _builtin_connectors() -> dict[str, type[Connector]]:
     from connectors.files import FilesConnector
     from connectors.http import HttpConnector
@@ -29,17 +47,90 @@ def _builtin_connectors() -> dict[str, type[Connector]]:
 
 
 @cache
-def available_connectors() -> dict[str, type[Connector]]:
-    """Every connector by name: the built-ins, then plug-ins (a plug-in cannot replace a built-in)."""
-    connectors = _builtin_connectors()
+def registrations() -> dict[str, Registration]:
+    """Every connector by name: the built-ins, then the plug-ins of the `kpi.connectors` entry point
+    group (one named like a built-in is not loaded: a plug-in cannot replace a built-in)."""
+    found = {
+        name: Registration(name, BUILT_IN, connector) for name, connector in _builtin_connectors().items()
+    }
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-        if entry_point.name not in connectors:
-            connectors[entry_point.name] = entry_point.load()
-    return connectors
+        if entry_point.name in found:
+            continue
+        dist = entry_point.dist
+        origin = (f"{dist.name} {dist.version}, " if dist is not None else "") + entry_point.value
+        try:
+            loaded = entry_point.load()
+        except Exception as error:  # noqa: BLE001 - a broken plug-in must not stop the others
+            found[entry_point.name] = Registration(
+                entry_point.name, origin, None, f"could not be imported ({type(error).__name__}: {error})"
+            )
+            continue
+        if not (isinstance(loaded, type) and issubclass(loaded, Connector)):
+            found[entry_point.name] = Registration(
+                entry_point.name, origin, None, "is not a connectors.base.Connector subclass"
+            )
+            continue
+        found[entry_point.name] = Registration(entry_point.name, origin, loaded)
+    return found
+
+
+def available_connectors() -> dict[str, type[Connector]]:
+    """Every connector that loaded, by name (see `registrations`)."""
+    return {name: found.connector for name, found in registrations().items() if found.connector is not None}
 
 
 def get_connector(name: str) -> type[Connector]:
+    """The connector named `name`. Raises KeyError naming the ones there are, or why a plug-in of that
+    name could not be loaded."""
+    found = registrations().get(name)
+    if found is not None and found.connector is None:
+        raise KeyError(f"connector {name!r} ({found.origin}) {found.error}")
     connectors = available_connectors()
     if name not in connectors:
         raise KeyError(f"unknown connector {name!r}; expected one of: {', '.join(sorted(connectors))}")
     return connectors[name]
+
+
+@dataclass(frozen=True)
+class OptionLine:
+    depth: int
+    """0 for an option, 1 for a setting of a nested option (a pagination style's), ..."""
+    name: str
+    requirement: str
+    """`required`, or `default <value>`."""
+    description: str
+
+
+def describe_options(model: type[BaseModel], depth: int = 0) -> list[OptionLine]:
+    """A connector's options as lines for `kpi connectors list`: each field, then the settings of the
+    option models it takes (each kind of a discriminated union under its `type`)."""
+    lines = []
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            requirement = "required"
+        else:
+            default = field.default
+            shown = getattr(default, "type", default) if isinstance(default, BaseModel) else default
+            requirement = f"default {shown!r}"
+        lines.append(OptionLine(depth, name, requirement, " ".join((field.description or "").split())))
+        for nested in _models_in(field.annotation):
+            kind = nested.model_fields.get("type")
+            literal = typing.get_args(kind.annotation) if kind is not None else ()
+            if literal:
+                lines.append(
+                    OptionLine(depth + 1, f"type: {literal[0]}", "", " ".join((nested.__doc__ or "").split()))
+                )
+                lines += [line for line in describe_options(nested, depth + 2) if line.name != "type"]
+            else:
+                lines += describe_options(nested, depth + 1)
+    return lines
+
+
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _models_in(typing.get_args(annotation)[0])
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return [model for argument in typing.get_args(annotation) for model in _models_in(argument)]
+    return []

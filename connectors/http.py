@@ -75,6 +75,7 @@ class BasicAuth(ConnectorOptions):
 
     type: Literal["basic"]
     username: str
+    """The user name (not a secret)."""
     password_env: str
     """The environment variable holding the password."""
 
@@ -86,7 +87,9 @@ class ApiKeyAuth(ConnectorOptions):
     key_env: str
     """The environment variable holding the key."""
     header: str | None = None
+    """The header carrying the key; default X-API-Key."""
     param: str | None = None
+    """The query parameter carrying the key instead of a header."""
 
     @model_validator(mode="after")
     def header_or_param(self) -> ApiKeyAuth:
@@ -106,10 +109,13 @@ class PageNumberPaging(ConnectorOptions):
 
     type: Literal["page_number"]
     page_param: str = "page"
+    """The parameter naming the page."""
     first_page: int = 1
+    """The first page's number (0 or 1)."""
     size_param: str | None = "per_page"
     """The parameter asking for `page_size` records a page; null: the API's own page size."""
     page_size: int = Field(default=100, gt=0)
+    """Records a page asked for."""
     total_pages_path: str | None = None
     """Where the body says how many pages there are (`meta.total_pages`), saving the last request."""
 
@@ -119,8 +125,11 @@ class OffsetPaging(ConnectorOptions):
 
     type: Literal["offset"]
     offset_param: str = "offset"
+    """The parameter naming the first record of a page (from 0)."""
     limit_param: str = "limit"
+    """The parameter asking for `limit` records a page."""
     limit: int = Field(default=100, gt=0)
+    """Records a page asked for."""
     total_path: str | None = None
     """Where the body says how many records there are in all (`meta.total`)."""
 
@@ -130,7 +139,9 @@ class CursorPaging(ConnectorOptions):
 
     type: Literal["cursor"]
     cursor_path: str
+    """Dot path to the next page's cursor in the body (`meta.next_cursor`)."""
     cursor_param: str = "cursor"
+    """The parameter the cursor is sent back in."""
 
 
 class NextUrlPaging(ConnectorOptions):
@@ -138,6 +149,7 @@ class NextUrlPaging(ConnectorOptions):
 
     type: Literal["next_url"]
     next_url_path: str
+    """Dot path to the next page's URL in the body (`links.next`)."""
 
 
 class LinkHeaderPaging(ConnectorOptions):
@@ -165,9 +177,13 @@ class Incremental(ConnectorOptions):
     after parsing the dates either way."""
 
     start_param: str
+    """The parameter taking the first day to read (`updated_since`, `created[gte]`)."""
     end_param: str | None = None
+    """The parameter taking the day after the last to read (exclusive), if the API has one."""
     format: str = "%Y-%m-%d"
+    """strftime format of the days sent (`%Y-%m-%dT00:00:00Z` for a timestamp)."""
     lookback_days: int = Field(default=0, ge=0)
+    """Days read before the window's first (besides the one of slack): see above."""
 
 
 class HttpOptions(ConnectorOptions):

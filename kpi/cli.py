@@ -337,13 +337,26 @@ def connectors() -> None:
 @connectors.command("list")
 def connectors_list() -> None:
     """Built-in and plug-in connectors with their options."""
-    from connectors import available_connectors
+    from rich.markup import escape
 
-    for name, connector in available_connectors().items():
-        console.print(f"[bold]{name}[/bold]: {connector.description}", highlight=False)
-        for option, field in connector.Options.model_fields.items():
-            required = "required" if field.is_required() else f"default {field.default!r}"
-            console.print(f"  {option} ({required}): {field.description or ''}", highlight=False)
+    from connectors import describe_options, registrations
+
+    for name, found in registrations().items():
+        if found.connector is None:
+            console.print(
+                f"[bold]{name}[/bold] ({escape(found.origin)}): [red]{escape(found.error or '')}[/red]"
+            )
+            continue
+        console.print(
+            f"[bold]{name}[/bold] ({escape(found.origin)}): {escape(found.connector.description)}",
+            highlight=False,
+        )
+        for line in describe_options(found.connector.Options):
+            requirement = f" ({line.requirement})" if line.requirement else ""
+            console.print(
+                f"{'  ' * (line.depth + 1)}{escape(line.name)}{requirement}: {escape(line.description)}",
+                highlight=False,
+            )
 
 
 def _collect_garbage_again() -> None:
