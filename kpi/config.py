@@ -159,17 +159,16 @@ class SourceConfig(StrictModel):
 
     @model_validator(mode="after")
     def connector_and_options_are_known(self) -> SourceConfig:
-        from connectors import available_connectors
+        from connectors import get_connector
 
-        connectors = available_connectors()
-        if self.connector not in connectors:
-            raise ValueError(
-                f"connector: unknown connector {self.connector!r}; expected one of: {', '.join(sorted(connectors))}"
-            )
         try:
-            connectors[self.connector].Options.model_validate(self.options)
+            connector = get_connector(self.connector)
+        except KeyError as error:  # unknown, or a plug-in that could not be loaded: the message says which
+            raise ValueError(f"connector: {error.args[0]}") from None
+        try:
+            connector.Options.model_validate(self.options)
         except ValidationError as error:
-            options_model = connectors[self.connector].Options
+            options_model = connector.Options
             raise ValueError("; ".join(_problems(error, prefix="options", model=options_model))) from None
         return self
 

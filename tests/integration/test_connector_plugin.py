@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -195,3 +196,18 @@ def test_a_plugin_that_fails_to_import_is_named_and_the_others_still_load(
         "(ModuleNotFoundError: No module named 'no_such_module_anywhere')"
     )
     assert any(line.startswith("crm (kpi-crm-connector") for line in listed.stdout.splitlines())
+
+
+def test_the_walk_through_shows_the_example_package_as_it_is() -> None:
+    """docs/adding-a-connector.md quotes the example's files whole: each quoted file is the file."""
+    doc = (REPOSITORY / "docs" / "adding-a-connector.md").read_text()
+    quoted = re.findall(r"<!-- file: (\S+) -->\n```\w*\n(.*?)\n```\n", doc, flags=re.DOTALL)
+    assert [name for name, _ in quoted] == [
+        "pyproject.toml",
+        "src/kpi_crm/__init__.py",
+        "src/kpi_crm/connector.py",
+        "tests/test_contract.py",
+        "kpi.yaml",
+    ]
+    for name, text in quoted:
+        assert text == (EXAMPLE / name).read_text().rstrip(), name
