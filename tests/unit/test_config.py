@@ -819,3 +819,21 @@ def test_alerts_read_yaml_on_keys_and_name_their_variable(tmp_path: Path, monkey
 def test_an_unknown_alert_rule_is_named(tmp_path: Path) -> None:
     _, message = error_for(tmp_path, lambda d: d.update(alerts=[{"on": "weekly", "webhook_env": "X"}]))
     assert "alerts[0].on: Input should be 'status_change' or 'off_track'" in message
+
+
+def test_the_readme_config_is_valid_and_names_every_credential_variable(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Point it at your own sources") :]
+    block = section[
+        section.index("```yaml\n") + len("```yaml\n") : section.index("\n```", section.index("```yaml"))
+    ]
+    (tmp_path / "kpi.yaml").write_text(block)
+    config = load_config(tmp_path / "kpi.yaml")
+    assert [source.connector for source in config.sources] == ["sql", "http", "files"]
+    # nested options ending in _env (the http source's auth.token_env) are checked before a run too
+    assert set(config.named_variables().values()) == {
+        "KPI_WAREHOUSE_PASSWORD",
+        "ERP_PASSWORD",
+        "BILLING_TOKEN",
+        "OKR_WEBHOOK_URL",
+    }
