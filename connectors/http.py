@@ -22,6 +22,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+import logging
 import os
 import re
 import time
@@ -57,6 +58,9 @@ FIELD_TYPES: dict[str, pl.DataType] = {
     "boolean": pl.Boolean(),
 }
 INT64_RANGE = (-(2**63), 2**63 - 1)
+
+# httpx logs every request's URL at INFO, an API key sent as a query parameter with it: never shown.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 # --- options ---------------------------------------------------------------------------------------

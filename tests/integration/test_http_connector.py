@@ -412,3 +412,78 @@ def test_records_that_are_not_a_list_of_objects_name_the_path_and_the_keys() -> 
 def test_options_refuse_credentials_in_the_file_and_unknown_settings(options: dict, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         HttpOptions.model_validate(options)
+
+
+def test_an_http_source_runs_through_the_pipeline_a_day_at_a_time(
+    tmp_path: Path, instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kpi.runner import run_partitions
+    from tests.conftest import query, write_config
+
+    monkeypatch.setenv("BILLING_TOKEN", TOKEN)
+    answered: list[str] = []
+
+    def answer(request: Request) -> Reply:
+        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+            return Reply({"error": "unauthorized"}, status=401)
+        if not answered:  # the first request of the run fails once: retried, not a failed day
+            answered.append("503")
+            return Reply({"error": "busy"}, status=503)
+        answered.append(request.query["paid_since"])
+        since, before = request.query["paid_since"], request.query["paid_before"]
+        chosen = [r for r in INVOICES if since <= r["booked"] < before]
+        start = int(request.query.get("after", "0"))
+        page = chosen[start : start + 2]
+        following = str(start + 2) if start + 2 < len(chosen) else None
+        return Reply({"data": page, "meta": {"next": following}})
+
+    with fake_api(answer) as api:
+        source = {
+            "name": "billing",
+            "connector": "http",
+            "options": {
+                "url": api.url("/v1/invoices"),
+                "auth": {"type": "bearer", "token_env": "BILLING_TOKEN"},
+                "records_path": "data",
+                "pagination": {"type": "cursor", "cursor_path": "meta.next", "cursor_param": "after"},
+                "incremental": {"start_param": "paid_since", "end_param": "paid_before"},
+                "backoff_seconds": 0.01,
+            },
+            "entity": "revenue_transactions",
+            "columns": {
+                "transaction_id": "id",
+                "booked_on": "booked",
+                "customer_id": "customer__id",
+                "amount": "amount",
+            },
+        }
+        config = write_config(tmp_path, {"start_date": "2026-03-01", "sources": [source]})
+        outcomes = run_partitions(config, date(2026, 3, 2), date(2026, 3, 4), instance=instance)
+    assert all(outcome.success for outcome in outcomes), [outcome.error for outcome in outcomes]
+    # one extract per nightly day, each asking for its day with a day of slack each side
+    assert answered[0] == "503" and sorted(set(answered[1:])) == ["2026-03-01", "2026-03-02", "2026-03-03"]
+    rows = query(
+        tmp_path, "SELECT transaction_id, booked_on, customer_id, amount FROM revenue_transactions ORDER BY 1"
+    )
+    assert rows == [
+        (r["id"], date.fromisoformat(r["booked"]), r["customer"]["id"], float(r["amount"]))
+        for r in INVOICES
+        if "2026-03-02" <= r["booked"] <= "2026-03-04"
+    ]
+    revenue = query(
+        tmp_path,
+        "SELECT period_start, value FROM kpi_values WHERE kpi_id = 'revenue' AND grain = 'day' ORDER BY 1",
+    )
+    assert revenue == [(date(2026, 3, 2), 250.5), (date(2026, 3, 3), 80.0), (date(2026, 3, 4), 42.25)]
+
+
+def test_an_api_key_in_the_query_is_not_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("BILLING_TOKEN", TOKEN)
+    caplog.set_level("DEBUG", logger="")  # a root logger that shows everything, as a user may set
+    with fake_api(lambda request: Reply(INVOICES)) as api:
+        extract(
+            {"url": api.url("/x"), "auth": {"type": "api_key", "key_env": "BILLING_TOKEN", "param": "key"}}
+        )
+    assert TOKEN not in caplog.text
