@@ -15,6 +15,12 @@ its values have (a column of mixed types, or of integers a float cannot hold amo
 as the values' exact texts, which the mapping types row by row). With `fields`, every frame has exactly
 the declared columns and types, and a record whose value does not fit is a bad record (quarantined
 with its raw JSON). `incremental` asks the API for the window's records only (see `Incremental`).
+
+Not dlt's REST API source: it installs with our pins, but it is built to run inside a dlt pipeline
+(its own state, normalizer and destinations) and yields dicts, not frames; its retries and timeouts are
+set through dlt's global configuration rather than per source; it has no bound on requests per second;
+its incremental cursor is state kept between runs, where a partition here asks for its own days; and it
+brings a second HTTP stack (requests) and about 130 packages beside httpx, which the alerts use already.
 """
 
 from __future__ import annotations
