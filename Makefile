@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 # Each config keeps its own Dagster run history (`.dagster/<config name>` beside it, unless DAGSTER_HOME
 # is set): `make ui` opens the history of KPI_CONFIG, the demo's by default.
 KPI_CONFIG ?= $(CURDIR)/.demo/kpi.yaml
+UI_PORT ?= 3000
 
 .PHONY: demo test lint format ui docs bench clean
 
@@ -35,7 +36,7 @@ format: $(STAMP)
 
 ## the Dagster UI on the demo (or KPI_CONFIG): runs of `kpi run` / `make demo` show there
 ui: $(STAMP)
-	KPI_CONFIG=$(KPI_CONFIG) DAGSTER_HOME=$$($(BIN)/python -m kpi.runner $(KPI_CONFIG)) $(BIN)/dagster dev
+	KPI_CONFIG=$(KPI_CONFIG) DAGSTER_HOME=$$($(BIN)/python -m kpi.runner $(KPI_CONFIG)) $(BIN)/dagster dev -p $(UI_PORT)
 
 ## benchmarks: all KPIs at every grain three ways (the project, DuckDB SQL, pandas) at 1M and 10M
 ## transactions, kpi run (a 365-day backfill vs one day; a nightly day after 30 vs 730 days), the

@@ -39,6 +39,9 @@ class ExtractWindow:
     start: date
     end: date
 
+    def __str__(self) -> str:
+        return f"{self.start} .. {self.end}"
+
     def source_bounds(self) -> tuple[date, date]:
         """[first day, day after the last) to ask the source for, one day of slack on each side."""
         return self.start - timedelta(days=1), self.end + timedelta(days=2)

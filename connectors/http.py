@@ -189,7 +189,10 @@ class Incremental(ConnectorOptions):
     start_param: str
     """The parameter taking the first day to read (`updated_since`, `created[gte]`)."""
     end_param: str | None = None
-    """The parameter taking the day after the last to read (exclusive), if the API has one."""
+    """The parameter taking the end of the days to read, if the API has one: the day after the last
+    (exclusive, `created[lt]`), or the last day itself with `end_inclusive: true` (`opened_to`)."""
+    end_inclusive: bool = False
+    """The API's end parameter includes its day: send the last day to read, not the day after it."""
     format: str = "%Y-%m-%d"
     """strftime format of the days sent (`%Y-%m-%dT00:00:00Z` for a timestamp)."""
     lookback_days: int = Field(default=0, ge=0)
@@ -300,9 +303,10 @@ class HttpConnector(Connector):
         if incremental is not None and window is not None:
             first, after_last = window.source_bounds()
             first -= timedelta(days=incremental.lookback_days)
+            end = after_last - timedelta(days=1) if incremental.end_inclusive else after_last
             params[incremental.start_param] = first.strftime(incremental.format)
             if incremental.end_param is not None:
-                params[incremental.end_param] = after_last.strftime(incremental.format)
+                params[incremental.end_param] = end.strftime(incremental.format)
             self.window_pushed_down = True
             self.window_note = (
                 f"asked the API for {incremental.start_param}={params[incremental.start_param]}"
@@ -333,16 +337,21 @@ class HttpConnector(Connector):
 
     def secrets(self) -> dict[str, str]:
         """The credentials' values by their variables' names; a variable not set is a SourceError."""
+        name = self.credential_variable()
+        if name is None:
+            return {}
+        if name not in os.environ:
+            raise SourceError(f"source {self.source_name!r}: environment variable {name!r} is not set")
+        return {name: os.environ[name]}
+
+    def credential_variable(self) -> str | None:
+        """The name of the environment variable holding the credential (not a secret)."""
         auth = self.options.auth
         if auth is None:
-            return {}
-        variable = {"bearer": "token_env", "basic": "password_env", "api_key": "key_env"}[auth.type]
-        name = getattr(auth, variable)
-        if name not in os.environ:
-            raise SourceError(
-                f"source {self.source_name!r}: environment variable {name!r} (auth.{variable}) is not set"
-            )
-        return {name: os.environ[name]}
+            return None
+        return str(
+            getattr(auth, {"bearer": "token_env", "basic": "password_env", "api_key": "key_env"}[auth.type])
+        )
 
     def basic_auth(self, secrets: dict[str, str]) -> Any:
         auth = self.options.auth
@@ -529,7 +538,11 @@ class HttpConnector(Connector):
             raise SourceError(f"{self.where(number)}: the request failed ({type(error).__name__})") from None
         if response.status_code in (401, 403):
             auth = options.auth
-            hint = f": check auth ({auth.type}, from the environment)" if auth else ": the source has no auth"
+            hint = (
+                f": check the {auth.type} credentials in the environment variable {self.credential_variable()!r}"
+                if auth
+                else ": the source sends none"
+            )
             raise SourceError(
                 f"{self.where(number)}: HTTP {response.status_code}, the API refused the credentials{hint}"
             )

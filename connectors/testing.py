@@ -16,8 +16,9 @@ pipeline relies on. Use it in a connector's own tests (pytest or any runner):
 The contract (`connectors.base` says how each piece is used):
 1. `name`, `description` and an `Options` model (a `ConnectorOptions`: unknown keys refused).
 2. `extract` yields Polars frames; every frame has the same columns and types, and exactly
-   `declared_schema()` when the connector declares one (the bad-record columns
-   `_kpi_record_problem`/`_kpi_raw_record` aside, both String when present).
+   `declared_schema()` when the connector declares one. The bad-record columns
+   (`_kpi_record_problem`/`_kpi_raw_record`, both String) are left out of the comparison, and must be
+   left out of `declared_schema()`: a frame carries them only when it has a bad record.
 3. Only the window's rows: when a connector says it filtered at the source (`window_pushed_down`),
    every row with a readable date in `date_column` falls within the window's source bounds (one day of
    slack each side); rows without a readable date are allowed (the mapping quarantines them).
@@ -88,6 +89,12 @@ def check_contract(
     report = ContractReport()
     _check_declaration(type(connector), problems)
     declared = connector.declared_schema()
+    if declared is not None and any(name in declared for name in PROTOCOL_COLUMNS):
+        problems.append(
+            f"declared_schema() holds {', '.join(name for name in PROTOCOL_COLUMNS if name in declared)}: leave the "
+            "bad-record columns out of it (a frame carries them only when it has a bad record)"
+        )
+        declared = {name: dtype for name, dtype in declared.items() if name not in PROTOCOL_COLUMNS}
 
     first = _extract(connector, window, date_column, "the window", problems)
     if first is not None:

@@ -227,3 +227,18 @@ def test_the_kit_passes_a_connector_without_flaws_and_refuses_options_that_take_
 
     with pytest.raises(ContractViolation, match="Options accepts an unknown key"):
         check_contract(Loose("memory", FixtureOptions(), Path(".")), window=WINDOW, date_column="booked_on")
+
+
+def test_the_kit_says_the_bad_record_columns_stay_out_of_the_declared_schema() -> None:
+    class Declares(FixtureConnector):
+        def declared_schema(self) -> dict[str, pl.DataType] | None:
+            return {**self.schema, "_kpi_record_problem": pl.String(), "_kpi_raw_record": pl.String()}
+
+    with pytest.raises(ContractViolation) as violation:
+        check_contract(
+            Declares("memory", FixtureOptions(), Path(".")), window=WINDOW, date_column="booked_on"
+        )
+    assert str(violation.value).splitlines()[1:] == [
+        "- declared_schema() holds _kpi_record_problem, _kpi_raw_record: leave the bad-record columns out of it "
+        "(a frame carries them only when it has a bad record)"
+    ]

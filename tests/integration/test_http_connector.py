@@ -275,6 +275,7 @@ def test_bearer_basic_and_api_key_credentials_are_sent_and_a_refusal_names_no_se
     assert seen[3]["key"] == TOKEN
     message = str(failure.value)
     assert "HTTP 401" in message and "refused the credentials" in message and "'billing'" in message
+    assert "check the api_key credentials in the environment variable 'BILLING_TOKEN'" in message
     assert TOKEN not in message and "key=" not in message
 
 
@@ -290,7 +291,7 @@ def test_an_http_error_body_is_quoted_with_secrets_masked(monkeypatch: pytest.Mo
 def test_a_missing_credential_variable_is_named_before_any_request(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_SUCH_TOKEN", raising=False)
     with fake_api(lambda request: Reply([])) as api:
-        with pytest.raises(SourceError, match="'NO_SUCH_TOKEN' .auth.token_env. is not set"):
+        with pytest.raises(SourceError, match="environment variable 'NO_SUCH_TOKEN' is not set"):
             extract({"url": api.url("/x"), "auth": {"type": "bearer", "token_env": "NO_SUCH_TOKEN"}})
         assert api.requests == []
 
@@ -330,6 +331,14 @@ def test_incremental_asks_for_the_window_with_slack_and_lookback() -> None:
         )
         frame = pl.concat(list(http.extract(ExtractWindow(date(2026, 3, 5), date(2026, 3, 5)), "booked")))
         assert api.requests[0].query == {"updated_since": "2026-03-02", "until": "2026-03-07"}
+        inclusive = connector(
+            {
+                "url": api.url("/x"),
+                "incremental": {"start_param": "updated_since", "end_param": "until", "end_inclusive": True},
+            }
+        )
+        list(inclusive.extract(ExtractWindow(date(2026, 3, 5), date(2026, 3, 5)), "booked"))
+        assert api.requests[1].query == {"updated_since": "2026-03-04", "until": "2026-03-06"}
     assert http.window_pushed_down
     assert "updated_since=2026-03-02" in (http.window_note or "")
     assert frame["booked"].to_list() == ["2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05", "2026-03-06"]
