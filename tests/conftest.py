@@ -179,11 +179,11 @@ def write_config(directory: Path, data: dict) -> Path:
     return path
 
 
-@pytest.fixture
-def demo_config_path(tmp_path: Path, demo_sources: DemoSummary) -> Path:
-    """The demo config, its sources the session's demo files, its warehouse a fresh DuckDB file."""
+def demo_config_in(directory: Path, demo_sources: DemoSummary) -> Path:
+    """The demo config in `directory`, its sources the session's demo files, its warehouse a fresh
+    DuckDB file beside it."""
     data = demo_config(DEMO_END, DEMO_DAYS, DEMO_INVOICES_PER_DAY)
-    data["warehouse"] = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    data["warehouse"] = f"duckdb:///{directory / 'warehouse.duckdb'}"
     config_dir = demo_sources.out_dir.parent
     for source in data["sources"]:
         options = source["options"]
@@ -191,7 +191,13 @@ def demo_config_path(tmp_path: Path, demo_sources: DemoSummary) -> Path:
             options["path"] = str(config_dir / options["path"])
         if "url" in options:
             options["url"] = options["url"].replace("sqlite:///", f"sqlite:///{config_dir}/")
-    return write_config(tmp_path, data)
+    return write_config(directory, data)
+
+
+@pytest.fixture
+def demo_config_path(tmp_path: Path, demo_sources: DemoSummary) -> Path:
+    """The demo config, its sources the session's demo files, its warehouse a fresh DuckDB file."""
+    return demo_config_in(tmp_path, demo_sources)
 
 
 @pytest.fixture

@@ -56,10 +56,12 @@ def load(url: str, rows: int) -> subprocess.Popen:
 
 
 def copying(engine: sa.Engine) -> bool:
+    """A COPY is running in the engine's database (not another test's or process's on the server)."""
     with engine.connect() as connection:
         return bool(
             connection.exec_driver_sql(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY %%' AND state = 'active'"
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE 'COPY %%' AND state = 'active'"
             ).scalar_one()
         )
 

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from kpi.runner import run_partitions
-from tests.conftest import DEMO_END, erp_rows
+from tests.conftest import DEMO_END, demo_config_in, erp_rows
 from tests.conftest import query as query_warehouse
 
 FIRST = date(2026, 2, 27)
@@ -38,11 +38,26 @@ def kpi(config_path: Path, kpi_id: str, grain: str, period_start: date) -> tuple
     return rows[0]
 
 
-@pytest.fixture
-def loaded(demo_config_path: Path, instance) -> Path:
-    outcomes = run_partitions(demo_config_path, FIRST, LAST, instance=instance)
+def load(config_path: Path, instance: dg.DagsterInstance) -> Path:
+    """FIRST .. LAST run into the config's warehouse: the config's path."""
+    outcomes = run_partitions(config_path, FIRST, LAST, instance=instance)
     assert [outcome.success for outcome in outcomes] == [True] * 4, [outcome.error for outcome in outcomes]
-    return demo_config_path
+    return config_path
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory, demo_sources) -> Path:
+    """The days loaded once, in a folder and instance of their own, for the tests that only read them."""
+    directory = tmp_path_factory.mktemp("pipeline")
+    with dg.DagsterInstance.ephemeral(tempdir=str(directory / "dagster_storage")) as instance:
+        return load(demo_config_in(directory, demo_sources), instance)
+
+
+@pytest.fixture
+def loaded_here(demo_config_path: Path, instance) -> Path:
+    """The days loaded into this test's own warehouse, on its `instance`: for the tests that run days
+    again."""
+    return load(demo_config_path, instance)
 
 
 def test_entities_hold_exactly_the_source_rows_of_the_loaded_days(loaded: Path, demo_sources) -> None:
@@ -125,37 +140,37 @@ def test_headcount_is_the_employees_employed_on_the_last_day(loaded: Path, demo_
     assert kpi(loaded, "headcount", "month", date(2026, 3, 1))[0] == kpi(loaded, "headcount", "day", LAST)[0]
 
 
-def test_running_a_day_twice_leaves_one_copy(loaded: Path, instance) -> None:
-    before = query(loaded, "SELECT count(*) FROM revenue_transactions")
+def test_running_a_day_twice_leaves_one_copy(loaded_here: Path, instance) -> None:
+    before = query(loaded_here, "SELECT count(*) FROM revenue_transactions")
     kpi_rows_before = query(
-        loaded, "SELECT kpi_id, grain, period_start, round(value, 6) FROM kpi_values ORDER BY ALL"
+        loaded_here, "SELECT kpi_id, grain, period_start, round(value, 6) FROM kpi_values ORDER BY ALL"
     )
-    outcomes = run_partitions(loaded, date(2026, 2, 28), date(2026, 2, 28), instance=instance)
+    outcomes = run_partitions(loaded_here, date(2026, 2, 28), date(2026, 2, 28), instance=instance)
     assert outcomes[0].success, outcomes[0].error
-    assert query(loaded, "SELECT count(*) FROM revenue_transactions") == before
+    assert query(loaded_here, "SELECT count(*) FROM revenue_transactions") == before
     assert (
-        query(loaded, "SELECT kpi_id, grain, period_start, round(value, 6) FROM kpi_values ORDER BY ALL")
+        query(loaded_here, "SELECT kpi_id, grain, period_start, round(value, 6) FROM kpi_values ORDER BY ALL")
         == kpi_rows_before
     )
     duplicates = query(
-        loaded,
+        loaded_here,
         "SELECT kpi_id, grain, period_start FROM kpi_values GROUP BY ALL HAVING count(*) > 1",
     )
     assert duplicates == []
 
 
-def test_rerunning_an_earlier_day_keeps_its_month_complete(loaded: Path, instance) -> None:
-    outcomes = run_partitions(loaded, date(2026, 2, 27), date(2026, 2, 27), instance=instance)
+def test_rerunning_an_earlier_day_keeps_its_month_complete(loaded_here: Path, instance) -> None:
+    outcomes = run_partitions(loaded_here, date(2026, 2, 27), date(2026, 2, 27), instance=instance)
     assert outcomes[0].success
-    _, _, _, period_end, is_complete, _ = kpi(loaded, "revenue", "month", date(2026, 2, 1))
+    _, _, _, period_end, is_complete, _ = kpi(loaded_here, "revenue", "month", date(2026, 2, 1))
     # Still up to the 28th over both loaded days, not cut at the 27th (and not complete: 2 of 28 days).
     assert (period_end, is_complete) == (date(2026, 2, 28), False)
     assert query(
-        loaded,
+        loaded_here,
         "SELECT days_covered FROM kpi_values WHERE kpi_id = 'revenue' AND grain = 'month' AND period_start = ?",
         date(2026, 2, 1),
     ) == [(2,)]
-    _, _, _, period_end, is_complete, _ = kpi(loaded, "revenue", "year", date(2026, 1, 1))
+    _, _, _, period_end, is_complete, _ = kpi(loaded_here, "revenue", "year", date(2026, 1, 1))
     assert (period_end, is_complete) == (LAST, False)
 
 
