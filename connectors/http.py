@@ -25,6 +25,7 @@ brings a second HTTP stack (requests) and about 130 packages beside httpx, which
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import hashlib
 import json
@@ -33,9 +34,11 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from typing import Annotated, Any, Literal
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urljoin, urlsplit, urlunsplit
 
 import polars as pl
 from pydantic import Field, field_validator, model_validator
@@ -55,6 +58,7 @@ FIELD_SEPARATOR = "__"
 SECRET_NAME = re.compile(r"password|passwd|pwd|secret|token|api[_-]?key|apikey|authorization|cookie", re.I)
 """A query parameter or header that carries a credential: it belongs in `auth`, from the environment."""
 MASK = "***"
+MAX_REDIRECTS = 5
 BODY_EXCERPT = 120
 """Characters of a response body quoted in an error (masked), to show what the API said."""
 FIELD_TYPES: dict[str, pl.DataType] = {
@@ -301,9 +305,11 @@ class HttpConnector(Connector):
         params: dict[str, Any] = dict(self.options.params)
         incremental = self.options.incremental
         if incremental is not None and window is not None:
-            first, after_last = window.source_bounds()
-            first -= timedelta(days=incremental.lookback_days)
-            end = after_last - timedelta(days=1) if incremental.end_inclusive else after_last
+            first_day, after_last = window.source_bounds()
+            first = datetime.combine(first_day - timedelta(days=incremental.lookback_days), dt_time())
+            end = datetime.combine(after_last, dt_time())
+            if incremental.end_inclusive:  # the last second of the last day: its date in a date format
+                end -= timedelta(seconds=1)
             params[incremental.start_param] = first.strftime(incremental.format)
             if incremental.end_param is not None:
                 params[incremental.end_param] = end.strftime(incremental.format)
@@ -327,8 +333,7 @@ class HttpConnector(Connector):
         with httpx.Client(
             timeout=self.options.timeout_seconds,
             headers={"Accept": "application/json", **self.options.headers},
-            auth=self.basic_auth(secrets),
-            follow_redirects=True,
+            follow_redirects=False,  # followed by `get`, on the API's own origin only
         ) as client:
             records = [record for page in self.pages(client, params, secrets) for record in page]
         yield self.frame(records)
@@ -342,7 +347,15 @@ class HttpConnector(Connector):
             return {}
         if name not in os.environ:
             raise SourceError(f"source {self.source_name!r}: environment variable {name!r} is not set")
-        return {name: os.environ[name]}
+        value = os.environ[name]
+        if not value.strip() or any(character in value for character in "\r\n"):
+            problem = (
+                "is empty" if not value.strip() else "holds a line break (a secret file's last newline?)"
+            )
+            raise SourceError(
+                f"source {self.source_name!r}: the value of environment variable {name!r} {problem}"
+            )
+        return {name: value}
 
     def credential_variable(self) -> str | None:
         """The name of the environment variable holding the credential (not a secret)."""
@@ -353,25 +366,31 @@ class HttpConnector(Connector):
             getattr(auth, {"bearer": "token_env", "basic": "password_env", "api_key": "key_env"}[auth.type])
         )
 
-    def basic_auth(self, secrets: dict[str, str]) -> Any:
-        auth = self.options.auth
-        if isinstance(auth, BasicAuth):
-            return (auth.username, secrets[auth.password_env])
-        return None
-
     def credentials(self, secrets: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
         """The headers and query parameters carrying the credentials, for every request."""
         auth = self.options.auth
         if isinstance(auth, BearerAuth):
             return {"Authorization": f"Bearer {secrets[auth.token_env]}"}, {}
+        if isinstance(auth, BasicAuth):
+            pair = base64.b64encode(f"{auth.username}:{secrets[auth.password_env]}".encode()).decode()
+            return {"Authorization": f"Basic {pair}"}, {}
         if isinstance(auth, ApiKeyAuth):
             key = secrets[auth.key_env]
             return ({}, {auth.param: key}) if auth.param else ({auth.header or "X-API-Key": key}, {})
         return {}, {}
 
     def masked(self, text: str) -> str:
+        """`text` with every secret masked, as written or as a URL or JSON would escape it."""
         for secret in getattr(self, "_secrets", []):
-            text = text.replace(secret, MASK)
+            escaped = json.dumps(secret)[1:-1]
+            for form in {
+                secret,
+                quote(secret, safe=""),
+                quote_plus(secret),
+                escaped,
+                escaped.replace("/", "\\/"),
+            }:
+                text = text.replace(form, MASK)
         return text
 
     # --- pages ---
@@ -440,12 +459,25 @@ class HttpConnector(Connector):
             assert query is not None
             page = query[paging.page_param]
             total = self.number_at(body, paging.total_pages_path, number)
-            if not records or (total is not None and page - paging.first_page + 1 >= total):
+            index = page - paging.first_page + 1
+            if not records and total is not None and index < total:
+                raise SourceError(
+                    f"{self.where(number)}: {paging.page_param}={page} is empty, but the API said there are "
+                    f"{total} pages: stopped rather than return part of the records",
+                    transient=True,
+                )
+            if not records or (total is not None and index >= total):
                 return None
             return url, {**query, paging.page_param: page + 1}
         if isinstance(paging, OffsetPaging):
             assert query is not None
             total = self.number_at(body, paging.total_path, number)
+            if not records and total is not None and read < total:
+                raise SourceError(
+                    f"{self.where(number)}: the pages ended after {read} records, but the API said there are "
+                    f"{total}: stopped rather than return part of them",
+                    transient=True,
+                )
             if not records or (total is not None and read >= total):
                 return None
             return url, {**query, paging.offset_param: query[paging.offset_param] + len(records)}
@@ -458,14 +490,35 @@ class HttpConnector(Connector):
         if isinstance(paging, NextUrlPaging | LinkHeaderPaging):
             if isinstance(paging, NextUrlPaging):
                 target = value_at(body, paging.next_url_path)
-            else:
-                target = response.links.get("next", {}).get("url")
+            else:  # rel holds space-separated relation types, compared without case (RFC 8288)
+                target = next(
+                    (
+                        link.get("url")
+                        for link in response.links.values()
+                        if "next" in str(link.get("rel", "")).lower().split()
+                    ),
+                    None,
+                )
             if target in (None, ""):
                 return None
             if not isinstance(target, str):
                 raise SourceError(f"{self.where(number)}: the next page's URL is not text: {sample(target)}")
-            return urljoin(url, target), None
+            return self.same_api(urljoin(url, target), number), None
         return None
+
+    def same_api(self, target: str, number: int) -> str:
+        """`target`, a next page's URL or a redirect's, when it is an http(s) URL that may be asked:
+        one on another origin than `url` is refused when the source sends credentials (they would go
+        to that host). Raises SourceError (naming the host, never the URL)."""
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SourceError(f"{self.where(number)}: the next page's address is not an http(s) URL")
+        if self.options.auth is not None and origin(target) != origin(self.options.url):
+            raise SourceError(
+                f"{self.where(number)}: the API sends the next page to another host ({parts.hostname}); the "
+                "credentials are not sent there"
+            )
+        return target
 
     def number_at(self, body: Any, path: str | None, number: int) -> int | None:
         if path is None:
@@ -506,6 +559,11 @@ class HttpConnector(Connector):
             self.throttle()
             try:
                 response = client.get(url, params=query, headers=headers)
+                for _ in range(MAX_REDIRECTS):  # followed on the API's own origin only
+                    if response.next_request is None:
+                        break
+                    self.same_api(str(response.next_request.url), number)
+                    response = client.send(response.next_request)
             except httpx.TimeoutException:
                 raise _TryAgain(f"no answer within {options.timeout_seconds:g} s") from None
             except httpx.TransportError as error:
@@ -597,12 +655,15 @@ class HttpConnector(Connector):
     # --- records to a frame ---
 
     def frame(self, records: list[dict]) -> pl.DataFrame:
-        flat = [flatten(record) for record in records]
-        declared = self.declared_schema()
-        if declared is not None:
-            return declared_frame(flat, records, declared)
-        names = list(dict.fromkeys(name for record in flat for name in record))
-        return pl.DataFrame([typed_column(name, [record.get(name) for record in flat]) for name in names])
+        """The records as one frame (see `frame_of`), with the declared schema when there is one."""
+        return frame_of(records, self.declared_schema())
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port: where credentials may be sent."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
 
 
 def value_at(body: Any, path: str | None) -> Any:
@@ -615,18 +676,96 @@ def value_at(body: Any, path: str | None) -> Any:
     return value
 
 
-def flatten(record: dict, prefix: str = "") -> dict[str, Any]:
-    """A record's nested objects as `parent__child` fields; a list as its JSON text."""
-    flat: dict[str, Any] = {}
+@dataclass
+class Flat:
+    """One record flattened: its fields by flattened name, the names that held objects, and what made
+    it unreadable as a row (two fields flattened to one name), if anything."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    objects: set[str] = field(default_factory=set)
+    problem: str | None = None
+
+
+def flatten(record: dict, prefix: str = "", flat: Flat | None = None) -> Flat:
+    """A record's nested objects as `parent__child` fields, a list as its JSON text. A name reached
+    twice (a key `a__b` beside an object `a` holding `b`) is a problem, not an overwrite."""
+    flat = flat if flat is not None else Flat()
     for key, value in record.items():
         name = f"{prefix}{key}"
+        if name in flat.values or name in flat.objects:
+            flat.problem = flat.problem or f"field {name!r} is both a field and the field of a nested object"
+            continue
         if isinstance(value, dict):
-            flat.update(flatten(value, name + FIELD_SEPARATOR))
-        elif isinstance(value, list):
-            flat[name] = json.dumps(value, ensure_ascii=False)
+            flat.objects.add(name)
+            flatten(value, name + FIELD_SEPARATOR, flat)
         else:
-            flat[name] = value
+            flat.values[name] = json.dumps(value, ensure_ascii=False) if isinstance(value, list) else value
     return flat
+
+
+def frame_of(records: list[dict], declared: dict[str, pl.DataType] | None) -> pl.DataFrame:
+    """Records as a frame: the declared columns, or without a declaration every flattened field typed
+    by its values (`typed_column`). A record that cannot be read as a row is a bad record, its columns
+    null, its rule and raw JSON in the protocol columns: two fields flattened to one name; with a
+    declaration, a value that does not fit its column's type, or an object where a value is declared
+    (or the reverse); without, a field that is an object in some records and a value in others."""
+    flats = [flatten(record) for record in records]
+    if declared is not None:
+        problems = [flat.problem or declared_problem(flat, declared) for flat in flats]
+        names = list(declared)
+    else:
+        valued = {name for flat in flats for name, value in flat.values.items() if value is not None}
+        both = valued & {name for flat in flats for name in flat.objects}
+        problems = [flat.problem or shape_problem(flat, both) for flat in flats]
+        names = list(dict.fromkeys(name for flat in flats for name in flat.values))
+    columns = {
+        name: [
+            None if problem else flat.values.get(name) for flat, problem in zip(flats, problems, strict=True)
+        ]
+        for name in names
+    }
+    if declared is not None:
+        frame = pl.DataFrame(
+            [pl.Series(name, values, dtype=declared[name], strict=False) for name, values in columns.items()],
+            schema=declared,
+        )
+    else:
+        frame = pl.DataFrame([typed_column(name, values) for name, values in columns.items()])
+    if not any(problems):
+        return frame
+    raw = [
+        json.dumps(record, ensure_ascii=False) if problem else None
+        for record, problem in zip(records, problems, strict=True)
+    ]
+    return frame.with_columns(
+        pl.Series(RECORD_PROBLEM_COLUMN, problems, dtype=pl.String()),
+        pl.Series(RAW_RECORD_COLUMN, raw, dtype=pl.String()),
+    )
+
+
+def declared_problem(flat: Flat, declared: dict[str, pl.DataType]) -> str | None:
+    """Why a flattened record does not fit the declared columns, or None."""
+    for name, kind in declared.items():
+        article = "an" if kind == pl.Int64() else "a"
+        if name in flat.objects:
+            return f"field {name!r} is an object, not {article} {kind_name(kind)}"
+        parts = name.split(FIELD_SEPARATOR)
+        for end in range(1, len(parts)):
+            parent = FIELD_SEPARATOR.join(parts[:end])
+            if flat.values.get(parent) is not None:
+                return f"field {parent!r} is a value, not an object holding {name!r}: {sample(flat.values[parent])}"
+        if not fits(flat.values.get(name), kind):
+            return f"field {name!r} is not {article} {kind_name(kind)}: {sample(flat.values[name])}"
+    return None
+
+
+def shape_problem(flat: Flat, both: set[str]) -> str | None:
+    """Why a record's field cannot be read when other records of the extract hold it in another
+    shape (an object in some, a value in others: which one a mapping means is not ours to guess)."""
+    for name in sorted(both):
+        if name in flat.objects or flat.values.get(name) is not None:
+            return f"field {name!r} is an object in some records and a value in others"
+    return None
 
 
 def typed_column(name: str, values: list[Any]) -> pl.Series:
@@ -658,47 +797,6 @@ def fits(value: Any, kind: pl.DataType) -> bool:
     if isinstance(kind, pl.Int64):
         return isinstance(value, int) and INT64_RANGE[0] <= value <= INT64_RANGE[1]
     return isinstance(value, float) or (isinstance(value, int) and abs(value) <= EXACT_FLOAT_INTEGER)
-
-
-def declared_frame(
-    flat: list[dict[str, Any]], records: list[dict], declared: dict[str, pl.DataType]
-) -> pl.DataFrame:
-    """The declared columns of each flattened record; a record with a value that does not fit its
-    column's type is a bad record (its columns null, the rule and its raw JSON in the protocol columns)."""
-    problems: list[str | None] = []
-    for record in flat:
-        problem = next(
-            (
-                f"field {name!r} is not {'an' if kind == pl.Int64() else 'a'} {kind_name(kind)}: {sample(record[name])}"
-                for name, kind in declared.items()
-                if not fits(record.get(name), kind)
-            ),
-            None,
-        )
-        problems.append(problem)
-    columns = {
-        name: pl.Series(
-            name,
-            [None if problem else record.get(name) for record, problem in zip(flat, problems, strict=True)],
-            dtype=kind,
-            strict=False,
-        )
-        for name, kind in declared.items()
-    }
-    frame = pl.DataFrame(columns, schema=declared)
-    if any(problems):
-        frame = frame.with_columns(
-            pl.Series(RECORD_PROBLEM_COLUMN, problems, dtype=pl.String()),
-            pl.Series(
-                RAW_RECORD_COLUMN,
-                [
-                    json.dumps(raw, ensure_ascii=False) if problem else None
-                    for raw, problem in zip(records, problems, strict=True)
-                ],
-                dtype=pl.String(),
-            ),
-        )
-    return frame
 
 
 def kind_name(kind: pl.DataType) -> str:

@@ -496,3 +496,145 @@ def test_an_api_key_in_the_query_is_not_logged(
             {"url": api.url("/x"), "auth": {"type": "api_key", "key_env": "BILLING_TOKEN", "param": "key"}}
         )
     assert TOKEN not in caplog.text
+
+
+def test_fields_that_flatten_to_one_name_or_change_shape_are_bad_records_not_overwrites() -> None:
+    records = [
+        {"id": "A", "customer__id": "FLAT", "customer": {"id": "NESTED"}},  # two fields, one name
+        {"id": "B", "customer": {"id": "C2"}},
+        {"id": "C", "customer": "C3"},  # an id where the others have an object
+        {"id": "D", "customer": None},
+    ]
+    with fake_api(lambda request: Reply(records)) as api:
+        inferred = extract({"url": api.url("/x")})
+        declared = extract({"url": api.url("/x"), "fields": {"id": "string", "customer__id": "string"}})
+        as_value = extract({"url": api.url("/x"), "fields": {"id": "string", "customer": "string"}})
+    assert inferred[RECORD_PROBLEM_COLUMN].to_list() == [
+        "field 'customer__id' is both a field and the field of a nested object",
+        "field 'customer' is an object in some records and a value in others",
+        "field 'customer' is an object in some records and a value in others",
+        None,
+    ]
+    assert inferred.filter(pl.col(RECORD_PROBLEM_COLUMN).is_null())["id"].to_list() == ["D"]
+    assert declared[RECORD_PROBLEM_COLUMN].to_list() == [
+        "field 'customer__id' is both a field and the field of a nested object",
+        None,
+        "field 'customer' is a value, not an object holding 'customer__id': 'C3'",
+        None,
+    ]
+    assert declared["customer__id"].to_list() == [None, "C2", None, None]
+    assert as_value[RECORD_PROBLEM_COLUMN].to_list()[1:] == [
+        "field 'customer' is an object, not a string",
+        None,
+        None,
+    ]
+    assert json.loads(declared[RAW_RECORD_COLUMN][2]) == records[2]
+
+
+@pytest.mark.parametrize("rel", ['rel="next last"', 'rel="Next"', "rel=next"])
+def test_the_link_header_next_is_found_among_relation_types_in_any_case(rel: str) -> None:
+    def answer(request: Request) -> Reply:
+        page = int(request.query.get("p", "1"))
+        link = {"Link": f"<{api.url('/link')}?p={page + 1}>; {rel}"} if page < 2 else {}
+        return Reply(pages_of(INVOICES, 4, page), headers=link)
+
+    with fake_api(answer) as api:
+        assert extract({"url": api.url("/link"), "pagination": "link_header"}).height == 7
+
+
+def test_pages_that_end_before_the_total_the_api_gave_are_an_error_not_a_short_read() -> None:
+    def answer(request: Request) -> Reply:
+        if request.path == "/pages":  # says 4 pages, page 2 is empty
+            page = int(request.query["page"])
+            return Reply({"data": INVOICES[:3] if page == 1 else [], "meta": {"pages": 4}})
+        if request.path == "/none":  # no records at all: one page of none, as many APIs say
+            return Reply({"data": [], "meta": {"pages": 1}})
+        offset = int(request.query["offset"])
+        return Reply({"data": INVOICES[offset : min(offset + 3, 6)], "total": 10})
+
+    pages = {"type": "page_number", "total_pages_path": "meta.pages"}
+    with fake_api(answer) as api:
+        with pytest.raises(SourceError, match="page=2 is empty, but the API said there are 4 pages") as short:
+            extract({"url": api.url("/pages"), "records_path": "data", "pagination": pages})
+        assert short.value.transient
+        with pytest.raises(
+            SourceError, match="the pages ended after 6 records, but the API said there are 10"
+        ):
+            extract(
+                {
+                    "url": api.url("/offset"),
+                    "records_path": "data",
+                    "pagination": {"type": "offset", "total_path": "total"},
+                }
+            )
+        assert extract({"url": api.url("/none"), "records_path": "data", "pagination": pages}).height == 0
+
+
+def test_an_inclusive_end_in_a_timestamp_format_covers_the_whole_last_day() -> None:
+    with fake_api(lambda request: Reply([])) as api:
+        http = connector(
+            {
+                "url": api.url("/x"),
+                "incremental": {
+                    "start_param": "created_min",
+                    "end_param": "created_max",
+                    "end_inclusive": True,
+                    "format": "%Y-%m-%dT%H:%M:%SZ",
+                },
+            }
+        )
+        list(http.extract(ExtractWindow(date(2026, 3, 5), date(2026, 3, 5)), "created"))
+        assert api.requests[0].query == {
+            "created_min": "2026-03-04T00:00:00Z",
+            "created_max": "2026-03-06T23:59:59Z",
+        }
+
+
+def test_credentials_never_go_to_another_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BILLING_TOKEN", TOKEN)
+    with fake_api(lambda request: Reply(INVOICES)) as elsewhere:
+
+        def answer(request: Request) -> Reply:
+            if request.path == "/moved":
+                return Reply(status=301, headers={"Location": "/v2/invoices"})
+            if request.path == "/away":
+                return Reply(status=302, headers={"Location": elsewhere.url("/steal")})
+            if request.path == "/v2/invoices":
+                return Reply({"data": INVOICES[:2], "next": None})
+            return Reply({"data": INVOICES[:2], "next": elsewhere.url("/steal")})
+
+        with fake_api(answer) as api:
+            key = {"type": "api_key", "key_env": "BILLING_TOKEN"}
+            moved = extract({"url": api.url("/moved"), "auth": key, "records_path": "data"})
+            assert moved.height == 2  # a redirect on the API's own host is followed
+            assert api.requests[-1].headers["x-api-key"] == TOKEN
+            for path, paging in [
+                ("/away", "none"),
+                ("/first", {"type": "next_url", "next_url_path": "next"}),
+            ]:
+                with pytest.raises(
+                    SourceError, match=r"another host \(127\.0\.0\.1\)|not sent there"
+                ) as refused:
+                    extract({"url": api.url(path), "auth": key, "records_path": "data", "pagination": paging})
+                assert TOKEN not in str(refused.value)
+        assert elsewhere.requests == []
+
+
+def test_a_secret_echoed_url_encoded_or_json_escaped_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "k3y/With+Special=="
+    monkeypatch.setenv("BILLING_TOKEN", secret)
+    echo = 'not found: /x?key=k3y%2FWith%2BSpecial%3D%3D or "k3y\\/With+Special=="'
+    with fake_api(lambda request: Reply(echo, status=404)) as api, pytest.raises(SourceError) as failure:
+        extract(
+            {"url": api.url("/x"), "auth": {"type": "api_key", "key_env": "BILLING_TOKEN", "param": "key"}}
+        )
+    message = str(failure.value)
+    assert "not found: /x?key=*** or" in message and "k3y" not in message
+
+
+def test_a_credential_with_a_line_break_is_named_before_any_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BILLING_TOKEN", TOKEN + "\n")
+    with fake_api(lambda request: Reply([])) as api:
+        with pytest.raises(SourceError, match="'BILLING_TOKEN' holds a line break") as failure:
+            extract({"url": api.url("/x"), "auth": {"type": "bearer", "token_env": "BILLING_TOKEN"}})
+        assert api.requests == [] and not failure.value.transient and TOKEN not in str(failure.value)
