@@ -47,17 +47,25 @@ def _builtin_connectors() -> dict[str, type[Connector]]:
 
 
 @cache
-def registrations() -> dict[str, Registration]:
-    """Every connector by name: the built-ins, then the plug-ins of the `kpi.connectors` entry point
-    group (one named like a built-in is not loaded: a plug-in cannot replace a built-in)."""
+def _scan() -> tuple[dict[str, Registration], list[Registration]]:
     found = {
         name: Registration(name, BUILT_IN, connector) for name, connector in _builtin_connectors().items()
     }
+    refused: list[Registration] = []
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-        if entry_point.name in found:
-            continue
         dist = entry_point.dist
         origin = (f"{dist.name} {dist.version}, " if dist is not None else "") + entry_point.value
+        if entry_point.name in found:
+            taken = found[entry_point.name].origin
+            why = (
+                "a built-in's name"
+                if taken == BUILT_IN
+                else f"the name of the plug-in from {taken}, loaded first"
+            )
+            refused.append(
+                Registration(entry_point.name, origin, None, f"not loaded: {entry_point.name!r} is {why}")
+            )
+            continue
         try:
             loaded = entry_point.load()
         except Exception as error:  # noqa: BLE001 - a broken plug-in must not stop the others
@@ -65,13 +73,37 @@ def registrations() -> dict[str, Registration]:
                 entry_point.name, origin, None, f"could not be imported ({type(error).__name__}: {error})"
             )
             continue
-        if not (isinstance(loaded, type) and issubclass(loaded, Connector)):
-            found[entry_point.name] = Registration(
-                entry_point.name, origin, None, "is not a connectors.base.Connector subclass"
-            )
-            continue
-        found[entry_point.name] = Registration(entry_point.name, origin, loaded)
-    return found
+        problem = _declaration_problem(loaded)
+        found[entry_point.name] = Registration(entry_point.name, origin, None if problem else loaded, problem)
+    return found, refused
+
+
+def registrations() -> dict[str, Registration]:
+    """Every connector by name: the built-ins, then the plug-ins of the `kpi.connectors` entry point
+    group, with why one could not be loaded (see `refused_registrations` for those not even tried)."""
+    return _scan()[0]
+
+
+def refused_registrations() -> list[Registration]:
+    """Plug-ins registered under a name already taken (a built-in's, or an earlier plug-in's): not loaded."""
+    return _scan()[1]
+
+
+def _declaration_problem(loaded: object) -> str | None:
+    """Why an entry point's object is not a usable connector class, or None."""
+    if not (isinstance(loaded, type) and issubclass(loaded, Connector)):
+        return "is not a connectors.base.Connector subclass"
+    missing = [
+        attribute
+        for attribute in ("name", "description")
+        if not isinstance(getattr(loaded, attribute, None), str)
+    ]
+    options = getattr(loaded, "Options", None)
+    if not (isinstance(options, type) and issubclass(options, ConnectorOptions)):
+        missing.append("Options (a connectors.base.ConnectorOptions model)")
+    if missing:
+        return f"does not set {', '.join(missing)}"
+    return None
 
 
 def available_connectors() -> dict[str, type[Connector]]:

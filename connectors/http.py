@@ -503,17 +503,27 @@ class HttpConnector(Connector):
                 return None
             if not isinstance(target, str):
                 raise SourceError(f"{self.where(number)}: the next page's URL is not text: {sample(target)}")
-            return self.same_api(urljoin(url, target), number), None
+            try:
+                joined = urljoin(url, target)
+            except ValueError:
+                raise SourceError(
+                    f"{self.where(number)}: the next page's address is not an http(s) URL"
+                ) from None
+            return self.same_api(joined, number), None
         return None
 
     def same_api(self, target: str, number: int) -> str:
         """`target`, a next page's URL or a redirect's, when it is an http(s) URL that may be asked:
         one on another origin than `url` is refused when the source sends credentials (they would go
         to that host). Raises SourceError (naming the host, never the URL)."""
-        parts = urlsplit(target)
+        try:
+            parts = urlsplit(target)
+            elsewhere = origin(target) != origin(self.options.url)
+        except ValueError:  # a port out of range, a bracketed host that is not an address
+            elsewhere, parts = True, urlsplit("")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SourceError(f"{self.where(number)}: the next page's address is not an http(s) URL")
-        if self.options.auth is not None and origin(target) != origin(self.options.url):
+        if self.options.auth is not None and elsewhere:
             raise SourceError(
                 f"{self.where(number)}: the API sends the next page to another host ({parts.hostname}); the "
                 "credentials are not sent there"
@@ -592,7 +602,8 @@ class HttpConnector(Connector):
             raise SourceError(
                 f"{self.where(number)}: {error} (after {options.max_attempts} tries)", transient=True
             ) from None
-        except httpx.HTTPError as error:  # its message may quote the URL, with a key in its query
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError, UnicodeError) as error:
+            # (its message may quote the URL, with a key in its query)
             raise SourceError(f"{self.where(number)}: the request failed ({type(error).__name__})") from None
         if response.status_code in (401, 403):
             auth = options.auth

@@ -20,18 +20,22 @@ The contract (`connectors.base` says how each piece is used):
    (`_kpi_record_problem`/`_kpi_raw_record`, both String) are left out of the comparison, and must be
    left out of `declared_schema()`: a frame carries them only when it has a bad record.
 3. Only the window's rows: when a connector says it filtered at the source (`window_pushed_down`),
-   every row with a readable date in `date_column` falls within the window's source bounds (one day of
-   slack each side); rows without a readable date are allowed (the mapping quarantines them).
+   every row with a readable date in `date_column` (a date, a timestamp, or text starting with an ISO
+   date, taken as written) falls within the window's source bounds (one day of slack each side, and
+   `lookback_days` more before); rows without a readable date are allowed (the mapping quarantines
+   them). A connector that says it did not filter must give the same rows for every window.
 4. Deterministic reruns: extracting the same window again gives the same rows (in any order).
 5. An empty window (a window with no source rows) gives no rows when the connector filtered at the
    source, and frames of the declared schema (at least one, when it declares one).
 6. A failing source raises `SourceError` whose message names the source and holds none of `secrets`
-   (also checked in every `window_note`).
+   (also checked in every `window_note` and every log record written meanwhile, at any level).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -78,13 +82,38 @@ def check_contract(
     date_column: str | None = None,
     broken: Connector | None = None,
     secrets: Sequence[str] = (),
+    lookback_days: int = 0,
 ) -> ContractReport:
     """Run `connector` as the pipeline does and check the contract (the module's docstring).
 
     `window`: a window the fixture has rows in (None for an undated snapshot source); `empty_window`: one
     it has none in; `date_column`: the source column the window filters on; `broken`: the same connector
-    pointed at a source that fails (wrong credentials, a missing file); `secrets`: values no message may
-    hold. Returns a ContractReport; raises ContractViolation listing every rule broken."""
+    pointed at a source that fails (wrong credentials, a missing file); `secrets`: values no message or
+    log record may hold; `lookback_days`: days before the window a connector filtering at the source
+    may also return (an updated-since parameter's lookback). Returns a ContractReport; raises
+    ContractViolation listing every rule broken."""
+    with _captured_logs() as logs:
+        report, problems = _run_checks(
+            connector, window, empty_window, date_column, broken, secrets, lookback_days
+        )
+    problems += _secret_problems("\n".join(logs), secrets, "a log record")
+    if problems:
+        raise ContractViolation(
+            f"connector {connector.name!r} (source {connector.source_name!r}) breaks the contract:\n- "
+            + "\n- ".join(problems)
+        )
+    return report
+
+
+def _run_checks(
+    connector: Connector,
+    window: ExtractWindow | None,
+    empty_window: ExtractWindow | None,
+    date_column: str | None,
+    broken: Connector | None,
+    secrets: Sequence[str],
+    lookback_days: int,
+) -> tuple[ContractReport, list[str]]:
     problems: list[str] = []
     report = ContractReport()
     _check_declaration(type(connector), problems)
@@ -97,6 +126,7 @@ def check_contract(
         declared = {name: dtype for name, dtype in declared.items() if name not in PROTOCOL_COLUMNS}
 
     first = _extract(connector, window, date_column, "the window", problems)
+    rows = None
     if first is not None:
         report.frames, report.pushed_down = len(first), connector.window_pushed_down
         schemas = [_schema(frame) for frame in first]
@@ -115,7 +145,7 @@ def check_contract(
         if rows.height == 0:
             problems.append("the window gave no rows: pick a window the fixture has rows in")
         if window is not None and connector.window_pushed_down:
-            problems += _outside_window(rows, window, date_column)
+            problems += _outside_window(rows, window, date_column, lookback_days)
         problems += _secret_problems(connector.window_note, secrets, "its window_note")
 
         again = _extract(connector, window, date_column, "the window again", problems)
@@ -125,10 +155,15 @@ def check_contract(
     if empty_window is not None:
         empty = _extract(connector, empty_window, date_column, "the empty window", problems)
         if empty is not None:
-            rows = _concat(empty)
-            report.empty_window_rows = rows.height
+            empty_rows = _concat(empty)
+            report.empty_window_rows = empty_rows.height
             if connector.window_pushed_down:
-                problems += _outside_window(rows, empty_window, date_column)
+                problems += _outside_window(empty_rows, empty_window, date_column, lookback_days)
+            elif rows is not None and not report.pushed_down and not _same_rows(rows, empty_rows):
+                problems.append(
+                    "two windows gave different rows, but the connector says it did not filter at the source: set "
+                    "window_pushed_down = True when it does (else the pipeline takes the rows it did not read as gone)"
+                )
             if declared is not None:
                 if not empty:
                     problems.append(
@@ -164,12 +199,7 @@ def check_contract(
                 + ("" if _holds_secret(str(error), secrets) else f": {error}")
             )
 
-    if problems:
-        raise ContractViolation(
-            f"connector {connector.name!r} (source {connector.source_name!r}) breaks the contract:\n- "
-            + "\n- ".join(problems)
-        )
-    return report
+    return report, problems
 
 
 def day_bounds(window: ExtractWindow) -> tuple[date, date]:
@@ -259,29 +289,26 @@ def _days(rows: pl.DataFrame, date_column: str | None) -> pl.Series | None:
     if isinstance(column.dtype, pl.Datetime):
         return column.dt.date()
     if isinstance(column.dtype, pl.String):
-        text = column.str.strip_chars()
-        return (
-            pl.DataFrame({"text": text})
-            .select(
-                pl.coalesce(
-                    pl.col("text").str.to_date("%Y-%m-%d", strict=False),
-                    pl.col("text").str.to_datetime(strict=False, time_zone="UTC").dt.date(),
-                )
-            )
-            .to_series()
-        )
+        # the day as written (an ISO date, or a timestamp's date before its time and offset)
+        return column.str.strip_chars().str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
     return None
 
 
-def _outside_window(rows: pl.DataFrame, window: ExtractWindow, date_column: str | None) -> list[str]:
-    if date_column is None:
+def _outside_window(
+    rows: pl.DataFrame, window: ExtractWindow, date_column: str | None, lookback_days: int
+) -> list[str]:
+    if date_column is None or rows.height == 0:
         return []
     if date_column not in rows.columns:
-        return [] if rows.height == 0 else [f"the frames have no column {date_column!r} (date_column)"]
+        return [f"the frames have no column {date_column!r} (date_column)"]
     days = _days(rows, date_column)
     if days is None:
-        return []
+        return [
+            f"cannot check the window: {date_column!r} is {rows.schema[date_column]}, not a date, a timestamp "
+            "or ISO text"
+        ]
     first, last = day_bounds(window)
+    first -= timedelta(days=lookback_days)
     outside = days.filter(days.is_not_null() & ((days < first) | (days > last)))
     if outside.is_empty():
         return []
@@ -290,6 +317,26 @@ def _outside_window(rows: pl.DataFrame, window: ExtractWindow, date_column: str 
         f"the connector says it filtered {window.start} .. {window.end} at the source, but returned "
         f"{outside.len()} row(s) dated outside {first} .. {last}: {shown}"
     ]
+
+
+@contextmanager
+def _captured_logs() -> Iterator[list[str]]:
+    """Every log record (any logger, any level) while the block runs, as text."""
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(self.format(record))
+
+    root = logging.getLogger()
+    handler, level = Keep(logging.DEBUG), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield records
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def _same_rows(left: pl.DataFrame, right: pl.DataFrame) -> bool:

@@ -339,9 +339,12 @@ def connectors_list() -> None:
     """Built-in and plug-in connectors with their options."""
     from rich.markup import escape
 
-    from connectors import describe_options, registrations
+    from connectors import describe_options, refused_registrations, registrations
 
-    for name, found in registrations().items():
+    for name, found in [
+        *registrations().items(),
+        *((found.name, found) for found in refused_registrations()),
+    ]:
         if found.connector is None:
             console.print(
                 f"[bold]{name}[/bold] ({escape(found.origin)}): [red]{escape(found.error or '')}[/red]"

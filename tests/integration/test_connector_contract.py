@@ -3,8 +3,9 @@ a SQLite file, PostgreSQL, MariaDB and an HTTP server; and it catches each way o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -172,6 +173,8 @@ class FixtureConnector(Connector):
             raise SourceError(f"source {self.source_name!r}: login failed with password {PASSWORD}")
         if flaw == "raw_error":
             raise KeyError("amount")
+        if flaw == "logs":
+            logging.getLogger("fixture").debug("GET https://api.example.com/x?key=%s", PASSWORD)
         rows = invoices()
         self.window_pushed_down = flaw != "no_pushdown"
         if window is not None and flaw != "ignores_window":
@@ -181,6 +184,8 @@ class FixtureConnector(Connector):
             rows = rows.with_columns(pl.col("amount") + 1)
         if flaw == "wrong_types":
             rows = rows.with_columns(pl.col("amount").cast(pl.String))
+        if flaw == "epoch_dates":
+            rows = rows.with_columns(pl.col("booked_on").cast(pl.Int64))
         if flaw == "no_empty_frame" and rows.is_empty():
             return
         yield rows
@@ -200,6 +205,13 @@ def fixture(flaw: str = "none") -> FixtureConnector:
         ("none", "leaks", "the broken source's error holds a secret"),
         ("none", "raw_error", "the broken source raised KeyError, not SourceError"),
         ("none", "none", "the broken source raised no error"),
+        (
+            "no_pushdown",
+            "raw_error",
+            "two windows gave different rows, but the connector says it did not filter",
+        ),
+        ("logs", "raw_error", "a log record holds a secret"),
+        ("epoch_dates", "raw_error", "cannot check the window: 'booked_on' is Int64"),
     ],
 )
 def test_the_kit_names_each_broken_rule(flaw: str, broken_flaw: str, rule: str) -> None:
@@ -242,3 +254,32 @@ def test_the_kit_says_the_bad_record_columns_stay_out_of_the_declared_schema() -
         "- declared_schema() holds _kpi_record_problem, _kpi_raw_record: leave the bad-record columns out of it "
         "(a frame carries them only when it has a bad record)"
     ]
+
+
+def test_the_kit_reads_a_timestamp_s_day_as_written_and_allows_a_declared_lookback() -> None:
+    class Stamped(FixtureConnector):
+        """Filters by an updated-since parameter with two days of lookback; dates as local timestamps."""
+
+        def declared_schema(self) -> dict[str, pl.DataType] | None:
+            return None
+
+        def extract(
+            self, window: ExtractWindow | None, source_date_column: str | None
+        ) -> Iterator[pl.DataFrame]:
+            self.window_pushed_down = True
+            rows = invoices().drop_nulls("booked_on")
+            if window is not None:
+                first, after_last = window.source_bounds()
+                rows = rows.filter(
+                    pl.col("booked_on").is_between(first - timedelta(days=2), after_last, closed="left")
+                )
+            yield rows.with_columns(pl.col("booked_on").dt.strftime("%Y-%m-%dT23:30:00-05:00"))
+
+    stamped = Stamped("memory", FixtureOptions(), Path("."))
+    window = ExtractWindow(date(2026, 3, 3), date(2026, 3, 9))  # bounds 03-02 .. 03-10, INV-1 is 03-01
+    with pytest.raises(
+        ContractViolation, match=r"returned 1 row\(s\) dated outside 2026-03-02 .. 2026-03-10: 2026-03-01"
+    ):
+        check_contract(stamped, window=window, date_column="booked_on")
+    report = check_contract(stamped, window=window, date_column="booked_on", lookback_days=2)
+    assert report.rows == 2  # INV-1 (03-01, in the lookback) and INV-2 (03-10 at 23:30 local, not 03-11 UTC)

@@ -170,16 +170,19 @@ def test_the_plugin_runs_through_the_pipeline(plugin: Path, tmp_path: Path) -> N
     assert f'"deal_id":"{usd[0]}"' in quarantined[0][2]
 
 
-def test_a_plugin_that_fails_to_import_is_named_and_the_others_still_load(
-    plugin: Path, tmp_path: Path
-) -> None:
+def test_plugins_that_fail_to_load_are_named_and_the_others_still_load(plugin: Path, tmp_path: Path) -> None:
     package = tmp_path / "broken-connector"
-    (package / "src" / "kpi_broken").mkdir(parents=True)
-    (package / "src" / "kpi_broken" / "__init__.py").write_text("import no_such_module_anywhere\n")
+    for module, text in {
+        "kpi_broken": "import no_such_module_anywhere\n",
+        "kpi_half": "from connectors.base import Connector\n\n\nclass Half(Connector):\n    name = 'half'\n",
+    }.items():
+        (package / "src" / module).mkdir(parents=True)
+        (package / "src" / module / "__init__.py").write_text(text)
     (package / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
         '[project]\nname = "broken-connector"\nversion = "0.0.1"\n'
-        '[project.entry-points."kpi.connectors"]\nbroken = "kpi_broken:Connector"\n'
+        '[project.entry-points."kpi.connectors"]\n'
+        'broken = "kpi_broken:Connector"\nhalf = "kpi_half:Half"\nhttp = "kpi_half:Half"\n'
         '[tool.setuptools.packages.find]\nwhere = ["src"]\n'
     )
     pip_install(package, tmp_path / "site")
@@ -190,12 +193,18 @@ def test_a_plugin_that_fails_to_import_is_named_and_the_others_still_load(
         env={**environment(plugin), "PYTHONPATH": f"{tmp_path / 'site'}{os.pathsep}{plugin / 'site'}"},
     )
     assert listed.returncode == 0, listed.stderr
-    broken = next(line for line in listed.stdout.splitlines() if line.startswith("broken "))
-    assert broken == (
+    lines = listed.stdout.splitlines()
+    assert (
         "broken (broken-connector 0.0.1, kpi_broken:Connector): could not be imported "
         "(ModuleNotFoundError: No module named 'no_such_module_anywhere')"
-    )
-    assert any(line.startswith("crm (kpi-crm-connector") for line in listed.stdout.splitlines())
+    ) in lines
+    assert (
+        "half (broken-connector 0.0.1, kpi_half:Half): does not set description, Options (a "
+        "connectors.base.ConnectorOptions model)"
+    ) in lines
+    assert "http (broken-connector 0.0.1, kpi_half:Half): not loaded: 'http' is a built-in's name" in lines
+    assert any(line.startswith("http (built-in): A JSON API") for line in lines)
+    assert any(line.startswith("crm (kpi-crm-connector") for line in lines)
 
 
 def test_the_walk_through_shows_the_example_package_as_it_is() -> None:

@@ -638,3 +638,23 @@ def test_a_credential_with_a_line_break_is_named_before_any_request(monkeypatch:
         with pytest.raises(SourceError, match="'BILLING_TOKEN' holds a line break") as failure:
             extract({"url": api.url("/x"), "auth": {"type": "bearer", "token_env": "BILLING_TOKEN"}})
         assert api.requests == [] and not failure.value.transient and TOKEN not in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    "target", ["ftp://files.example.com/x", "http://[not-an-address/x", "http://127.0.0.1:99999/x"]
+)
+def test_a_next_page_address_that_is_no_usable_url_is_a_source_error(target: str) -> None:
+    with (
+        fake_api(lambda request: Reply({"data": INVOICES[:1], "next": target})) as api,
+        pytest.raises(SourceError, match="'billing'") as failure,
+    ):
+        extract(
+            fast(
+                {
+                    "url": api.url("/x"),
+                    "records_path": "data",
+                    "pagination": {"type": "next_url", "next_url_path": "next"},
+                }
+            )
+        )
+    assert not failure.value.transient
