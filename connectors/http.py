@@ -156,6 +156,8 @@ class CursorPaging(ConnectorOptions):
     """Dot path to the next page's cursor in the body (`meta.next_cursor`)."""
     cursor_param: str = "cursor"
     """The parameter the cursor is sent back in."""
+    has_more_path: str | None = None
+    """Dot path to a flag saying more pages follow (`has_more`); false: done, whatever the cursor."""
 
 
 class NextUrlPaging(ConnectorOptions):
@@ -484,7 +486,9 @@ class HttpConnector(Connector):
         if isinstance(paging, CursorPaging):
             assert query is not None
             cursor = value_at(body, paging.cursor_path)
-            if cursor in (None, ""):
+            if cursor in (None, "") or (
+                paging.has_more_path and value_at(body, paging.has_more_path) is False
+            ):
                 return None
             return url, {**query, paging.cursor_param: cursor}
         if isinstance(paging, NextUrlPaging | LinkHeaderPaging):

@@ -129,6 +129,18 @@ def test_cursor_pages_until_the_body_names_no_cursor() -> None:
     assert frame.height == 7
 
 
+def test_cursor_pages_stop_when_the_body_says_no_more_follow() -> None:
+    def answer(request: Request) -> Reply:  # a cursor on every page, as some APIs send
+        start = int(request.query.get("cursor", "0"))
+        return Reply({"data": INVOICES[start : start + 4], "next": str(start + 4), "has_more": start + 4 < 7})
+
+    with fake_api(answer) as api:
+        paging = {"type": "cursor", "cursor_path": "next", "has_more_path": "has_more"}
+        frame = extract({"url": api.url("/x"), "records_path": "data", "pagination": paging})
+        assert len(api.requests) == 2
+    assert frame.height == 7
+
+
 def test_next_url_in_the_body_and_the_link_header_are_followed() -> None:
     def answer(request: Request) -> Reply:
         page = int(request.query.get("p", "1"))
