@@ -56,6 +56,12 @@ def _scan() -> tuple[dict[str, Registration], list[Registration]]:
         dist = entry_point.dist
         origin = (f"{dist.name} {dist.version}, " if dist is not None else "") + entry_point.value
         if entry_point.name in found:
+            registered = found[entry_point.name].connector
+            if (
+                registered is not None
+                and entry_point.value == f"{registered.__module__}:{registered.__qualname__}"
+            ):
+                continue  # the built-in itself (this project registers its own as an example)
             taken = found[entry_point.name].origin
             why = (
                 "a built-in's name"
