@@ -433,3 +433,82 @@ def test_superstore_derived_customers_follow_their_orders(superstore: Path) -> N
     assert kpi(superstore, "customer_retention_rate", "year", YEAR_2017) == pytest.approx(
         1 - churned_in_2017 / at_start.height
     )
+
+
+def test_superstore_served_as_a_json_api_gives_the_files_run_s_values(
+    superstore: Path, tmp_path: Path
+) -> None:
+    """The same public data through the http connector: the order lines as a paginated JSON API (numbers
+    as JSON numbers, nested order and customer objects, ISO dates, an offset and a total, a date window
+    as query parameters), run the same way: every kpi_values row equals the files run's."""
+    from tests.fake_api import Reply, Request, fake_api
+
+    lines = order_lines()
+    records = [
+        {
+            "id": int(line["Row ID"]),
+            "order": {"id": line["Order ID"], "date": line["Order Date"].isoformat()},
+            "customer": {"id": line["Customer ID"], "segment": line["Segment"]},
+            "region": line["Region"],
+            "category": line["Category"],
+            "sales": line["Sales"],
+            "profit": line["Profit"],
+        }
+        for line in lines.iter_rows(named=True)
+    ]
+
+    def answer(request: Request) -> Reply:
+        chosen = [r for r in records if request.query["from"] <= r["order"]["date"] < request.query["until"]]
+        offset = int(request.query["offset"])
+        return Reply(
+            {"items": chosen[offset : offset + min(int(request.query["limit"]), 1000)], "total": len(chosen)}
+        )
+
+    data = yaml.safe_load(superstore_example(tmp_path).read_text())
+    data["grains"] = ["year"]  # as the files run
+    data["objectives"] = yaml.safe_load((superstore / "kpi.yaml").read_text())["objectives"]
+    with fake_api(answer) as api:
+        data["sources"][0] = {
+            "name": "superstore",
+            "connector": "http",
+            "options": {
+                "url": api.url("/orders"),
+                "records_path": "items",
+                "pagination": {"type": "offset", "limit": 5000, "total_path": "total"},
+                "incremental": {"start_param": "from", "end_param": "until"},
+            },
+            "entity": "revenue_transactions",
+            "columns": {
+                "transaction_id": "id",
+                "booked_on": "order__date",
+                "customer_id": "customer__id",
+                "amount": "sales",
+                "order_id": "order__id",
+                "region": "region",
+                "category": "category",
+                "segment": "customer__segment",
+                "profit": "profit",
+            },
+        }
+        path = write_config(tmp_path, data)
+        with dg.DagsterInstance.ephemeral(tempdir=str(tmp_path / "dagster_storage")) as instance:
+            [outcome] = run_partitions(
+                path, SUPERSTORE_FIRST, SUPERSTORE_LAST, instance=instance, single_run=True
+            )
+        assert outcome.success, outcome.error
+        # 9,994 records in pages of 1,000 (the API caps `limit`): 10 pages, the last ending at the total
+        assert [r.query["offset"] for r in api.requests] == [str(n * 1000) for n in range(10)]
+    columns = (
+        "kpi_id, grain, period_start, dimension, dimension_value, value, numerator, denominator, days_covered"
+    )
+    statement = (
+        f"SELECT {columns} FROM kpi_values ORDER BY kpi_id, grain, period_start, dimension, dimension_value"
+    )
+    over_http, from_files = query(tmp_path, statement), query(superstore, statement)
+    assert len(over_http) == len(from_files) > 100
+    for http_row, files_row in zip(over_http, from_files, strict=True):
+        # the same keys and days; the same sums, up to the order the rows were added in
+        assert http_row[:5] + http_row[8:] == files_row[:5] + files_row[8:]
+        for over, files in zip(http_row[5:8], files_row[5:8], strict=True):
+            assert over == files if over is None or files is None else over == pytest.approx(files, rel=1e-12)
+    assert query(tmp_path, "SELECT count(*) FROM quarantine") == [(0,)]
