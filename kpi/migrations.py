@@ -598,15 +598,45 @@ def _migrate_locked(connection: sa.Connection) -> list[int]:
     return applied
 
 
+MARIADB_TABLE_DEFINITION_CHANGED = 1412
+"""MariaDB/MySQL: a table this transaction read was changed (by another process's DDL) since its
+snapshot began; "please retry transaction"."""
+
+
+def _unlocked_state(connection: sa.Connection) -> SchemaState | None:
+    """The schema state, read without the schema lock (the quick check of a warehouse up to date), or
+    None when another process's upgrade changed a table under the read (MariaDB error 1412): the caller
+    then reads it again under the lock, after that upgrade."""
+    try:
+        return read_state(connection)
+    except sa.exc.OperationalError as error:
+        code = getattr(error.orig, "args", (None,))[0]
+        if code != MARIADB_TABLE_DEFINITION_CHANGED:
+            raise
+        return None
+    finally:
+        connection.rollback()
+
+
+def _locked_state(connection: sa.Connection) -> SchemaState:
+    """The schema state read under the schema lock; refuses a warehouse of a newer release."""
+    with connection.begin():
+        state = read_state(connection)
+    _refuse_newer(state)
+    return state
+
+
 def migrate(engine: sa.Engine) -> list[int]:
     """Bring the warehouse to the latest version in place, its rows kept; the versions applied."""
     with engine.connect() as connection:
-        state = read_state(connection)
-        connection.rollback()
-        if state.version == LATEST_VERSION:
+        state = _unlocked_state(connection)
+        if state is not None and state.version == LATEST_VERSION:
             return []
-        _refuse_newer(state)
+        if state is not None:
+            _refuse_newer(state)
         with schema_lock(connection):
+            if state is None:
+                _locked_state(connection)
             return _migrate_locked(connection)
 
 
@@ -857,15 +887,17 @@ def upgrade(engine: sa.Engine) -> Upgrade:
     """Migrate the warehouse, replace the views whose definitions changed and apply the comments when
     they changed; a warehouse already up to date costs a few catalog queries."""
     with engine.connect() as connection:
-        state = read_state(connection)
-        connection.rollback()
+        state = _unlocked_state(connection)
         views = _wanted_views(connection.dialect)
         comments_hash = _hash("\n".join(comment_statements(connection)))
         wanted = {_view_key(name): _hash(sql) for name, sql in views.items()} | {COMMENTS_KEY: comments_hash}
-        if state.version == LATEST_VERSION and all(state.applied.get(k) == v for k, v in wanted.items()):
-            return Upgrade()
-        _refuse_newer(state)
+        if state is not None:
+            if state.version == LATEST_VERSION and all(state.applied.get(k) == v for k, v in wanted.items()):
+                return Upgrade()
+            _refuse_newer(state)
         with schema_lock(connection):
+            if state is None:
+                _locked_state(connection)
             done = Upgrade(migrations=_migrate_locked(connection))
             with connection.begin():
                 applied = read_state(connection).applied

@@ -691,3 +691,37 @@ def test_docs_warehouse_md_is_up_to_date() -> None:
     assert WAREHOUSE_DOC.read_text() == render_warehouse_reference(), (
         "docs/warehouse.md is stale: run `make docs`"
     )
+
+
+def test_an_upgrade_whose_quick_check_races_another_process_s_ddl_reads_again_under_the_lock(
+    mariadb_database: str,
+) -> None:
+    """MariaDB refuses a read of a table whose definition another connection changed after the reading
+    transaction's snapshot began (error 1412, "please retry transaction"): two `kpi run` starting at
+    once on one warehouse met it when one's unlocked quick check read while the other set the comments.
+    Here a second connection rebuilds schema_objects between the check's two reads, once each time."""
+    engine = sa.create_engine(mariadb_database)
+    other = sa.create_engine(mariadb_database)
+    try:
+        migrations.upgrade(engine)
+
+        rebuilt: list[str] = []
+
+        def change_the_table_under_the_read(connection, cursor, statement, parameters, context, many) -> None:
+            if "definition_hash" in statement and "FROM schema_objects" in statement and not rebuilt:
+                rebuilt.append(statement)
+                with other.begin() as ddl:
+                    ddl.exec_driver_sql("ALTER TABLE schema_objects FORCE")  # a rebuild: a new table
+
+        sa.event.listen(engine, "before_cursor_execute", change_the_table_under_the_read)
+        try:
+            with engine.connect() as connection, pytest.raises(sa.exc.OperationalError, match="1412"):
+                migrations.read_state(connection)  # the race is real
+            rebuilt.clear()
+            assert not migrations.upgrade(engine).changed  # read again under the lock: nothing to do
+            assert len(rebuilt) == 1
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", change_the_table_under_the_read)
+    finally:
+        engine.dispose()
+        other.dispose()
