@@ -175,6 +175,7 @@ class LinkHeaderPaging(ConnectorOptions):
 
 
 Auth = Annotated[BearerAuth | BasicAuth | ApiKeyAuth, Field(discriminator="type")]
+PAGING_STYLES = ("none", "page_number", "offset", "cursor", "next_url", "link_header")
 Paging = Annotated[
     NoPaging | PageNumberPaging | OffsetPaging | CursorPaging | NextUrlPaging | LinkHeaderPaging,
     Field(discriminator="type"),
@@ -240,7 +241,14 @@ class HttpOptions(ConnectorOptions):
     @field_validator("pagination", mode="before")
     @classmethod
     def pagination_by_name(cls, value: Any) -> Any:
-        return {"type": value} if isinstance(value, str) else value
+        value = {"type": value} if isinstance(value, str) else value
+        kind = value.get("type") if isinstance(value, dict) else None
+        if isinstance(value, dict) and kind not in PAGING_STYLES:
+            raise ValueError(
+                f"unknown pagination {kind!r}; expected one of: {', '.join(PAGING_STYLES)} (a name, or a "
+                "mapping with type)"
+            )
+        return value
 
     @field_validator("url")
     @classmethod
@@ -491,6 +499,13 @@ class HttpConnector(Connector):
             ):
                 return None
             return url, {**query, paging.cursor_param: cursor}
+        if isinstance(paging, NoPaging):
+            if any("next" in str(link.get("rel", "")).lower().split() for link in response.links.values()):
+                raise SourceError(
+                    f"{self.where(number)}: the API's Link header names a next page, but the source reads one "
+                    "page (pagination: none): set pagination: link_header, or the other records are not read"
+                )
+            return None
         if isinstance(paging, NextUrlPaging | LinkHeaderPaging):
             if isinstance(paging, NextUrlPaging):
                 target = value_at(body, paging.next_url_path)
@@ -655,6 +670,11 @@ class HttpConnector(Connector):
     def records(self, body: Any, number: int) -> list[dict]:
         path = self.options.records_path
         records = value_at(body, path) if path else body
+        if path and isinstance(body, list):
+            raise SourceError(
+                f"{self.where(number)}: the page is itself a list of records, not an object holding one at "
+                f"{path}: remove records_path"
+            )
         if not isinstance(records, list):
             found = type(records).__name__ if records is not None else "nothing"
             keys = f" (its keys: {', '.join(map(str, body))})" if isinstance(body, dict) else ""

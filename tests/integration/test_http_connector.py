@@ -670,3 +670,31 @@ def test_a_next_page_address_that_is_no_usable_url_is_a_source_error(target: str
             )
         )
     assert not failure.value.transient
+
+
+def test_one_page_read_from_an_api_whose_link_header_names_more_is_an_error() -> None:
+    def answer(request: Request) -> Reply:
+        return Reply(
+            INVOICES[:2],
+            headers={"Link": f'<{api.url("/x")}?page=2>; rel="next", <{api.url("/x")}?page=4>; rel="last"'},
+        )
+
+    with fake_api(answer) as api, pytest.raises(SourceError, match="set pagination: link_header"):
+        extract({"url": api.url("/x")})
+
+
+def test_records_path_on_a_page_that_is_itself_the_list_says_to_remove_it() -> None:
+    with fake_api(lambda request: Reply(INVOICES)) as api, pytest.raises(SourceError) as failure:
+        extract({"url": api.url("/x"), "records_path": "data"})
+    assert (
+        "the page is itself a list of records, not an object holding one at data: remove records_path"
+        in str(failure.value)
+    )
+
+
+@pytest.mark.parametrize("pagination", ["link", {"type": "pages"}])
+def test_an_unknown_pagination_names_the_styles(pagination: object) -> None:
+    with pytest.raises(
+        ValueError, match="unknown pagination '(link|pages)'; expected one of: none, page_number, offset"
+    ):
+        HttpOptions.model_validate({"url": "https://api.example.com/x", "pagination": pagination})
