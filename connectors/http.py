@@ -303,6 +303,10 @@ class HttpConnector(Connector):
     )
     Options = HttpOptions
     options: HttpOptions
+    _secret: str | None = None
+    """The credential of the extract under way (`secret`), masked in every message."""
+    _next_request_at = 0.0
+    """time.monotonic() before which the next request waits (`requests_per_second`)."""
 
     def declared_schema(self) -> dict[str, pl.DataType] | None:
         if self.options.fields is None:
@@ -337,24 +341,24 @@ class HttpConnector(Connector):
             self.window_note = (
                 "read every record; the mapping cuts the window" if window is not None else None
             )
-        secrets = self.secrets()
-        self._secrets = [secret for secret in secrets.values() if secret]
+        self._secret = self.secret()
         self._next_request_at = 0.0
         with httpx.Client(
             timeout=self.options.timeout_seconds,
             headers={"Accept": "application/json", **self.options.headers},
             follow_redirects=False,  # followed by `get`, on the API's own origin only
         ) as client:
-            records = [record for page in self.pages(client, params, secrets) for record in page]
+            records = [record for page in self.pages(client, params) for record in page]
         yield self.frame(records)
 
     # --- credentials ---
 
-    def secrets(self) -> dict[str, str]:
-        """The credentials' values by their variables' names; a variable not set is a SourceError."""
+    def secret(self) -> str | None:
+        """The credential's value (None without auth); a variable not set, empty or holding a line
+        break is a SourceError naming it."""
         name = self.credential_variable()
         if name is None:
-            return {}
+            return None
         if name not in os.environ:
             raise SourceError(f"source {self.source_name!r}: environment variable {name!r} is not set")
         value = os.environ[name]
@@ -365,7 +369,7 @@ class HttpConnector(Connector):
             raise SourceError(
                 f"source {self.source_name!r}: the value of environment variable {name!r} {problem}"
             )
-        return {name: value}
+        return value
 
     def credential_variable(self) -> str | None:
         """The name of the environment variable holding the credential (not a secret)."""
@@ -376,22 +380,22 @@ class HttpConnector(Connector):
             getattr(auth, {"bearer": "token_env", "basic": "password_env", "api_key": "key_env"}[auth.type])
         )
 
-    def credentials(self, secrets: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-        """The headers and query parameters carrying the credentials, for every request."""
-        auth = self.options.auth
+    def credentials(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The headers and query parameters carrying the credential (`secret`), for every request."""
+        auth, secret = self.options.auth, self._secret
         if isinstance(auth, BearerAuth):
-            return {"Authorization": f"Bearer {secrets[auth.token_env]}"}, {}
+            return {"Authorization": f"Bearer {secret}"}, {}
         if isinstance(auth, BasicAuth):
-            pair = base64.b64encode(f"{auth.username}:{secrets[auth.password_env]}".encode()).decode()
+            pair = base64.b64encode(f"{auth.username}:{secret}".encode()).decode()
             return {"Authorization": f"Basic {pair}"}, {}
-        if isinstance(auth, ApiKeyAuth):
-            key = secrets[auth.key_env]
-            return ({}, {auth.param: key}) if auth.param else ({auth.header or "X-API-Key": key}, {})
+        if isinstance(auth, ApiKeyAuth) and secret is not None:
+            return ({}, {auth.param: secret}) if auth.param else ({auth.header or "X-API-Key": secret}, {})
         return {}, {}
 
     def masked(self, text: str) -> str:
         """`text` with every secret masked, as written or as a URL or JSON would escape it."""
-        for secret in getattr(self, "_secrets", []):
+        secret = self._secret
+        if secret:
             escaped = json.dumps(secret)[1:-1]
             for form in {
                 secret,
@@ -405,7 +409,7 @@ class HttpConnector(Connector):
 
     # --- pages ---
 
-    def pages(self, client: Any, params: dict[str, Any], secrets: dict[str, str]) -> Iterator[list[dict]]:
+    def pages(self, client: Any, params: dict[str, Any]) -> Iterator[list[dict]]:
         """Each page's records, following the pagination until it ends."""
         paging = self.options.pagination
         url: str = self.options.url
@@ -416,7 +420,7 @@ class HttpConnector(Connector):
                 query[paging.size_param] = paging.page_size
         elif isinstance(paging, OffsetPaging):
             query = {**params, paging.offset_param: 0, paging.limit_param: paging.limit}
-        headers, auth_params = self.credentials(secrets)
+        headers, auth_params = self.credentials()
         requested: set[str] = set()
         previous_digest: str | None = None
         read = 0
@@ -469,26 +473,15 @@ class HttpConnector(Connector):
             assert query is not None
             page = query[paging.page_param]
             total = self.number_at(body, paging.total_pages_path, number)
-            index = page - paging.first_page + 1
-            if not records and total is not None and index < total:
-                raise SourceError(
-                    f"{self.where(number)}: {paging.page_param}={page} is empty, but the API said there are "
-                    f"{total} pages: stopped rather than return part of the records",
-                    transient=True,
-                )
-            if not records or (total is not None and index >= total):
+            short = f"{paging.page_param}={page} is empty, but the API said there are {total} pages"
+            if self.pages_end(records, page - paging.first_page + 1, total, number, short):
                 return None
             return url, {**query, paging.page_param: page + 1}
         if isinstance(paging, OffsetPaging):
             assert query is not None
             total = self.number_at(body, paging.total_path, number)
-            if not records and total is not None and read < total:
-                raise SourceError(
-                    f"{self.where(number)}: the pages ended after {read} records, but the API said there are "
-                    f"{total}: stopped rather than return part of them",
-                    transient=True,
-                )
-            if not records or (total is not None and read >= total):
+            short = f"the pages ended after {read} records, but the API said there are {total}"
+            if self.pages_end(records, read, total, number, short):
                 return None
             return url, {**query, paging.offset_param: query[paging.offset_param] + len(records)}
         if isinstance(paging, CursorPaging):
@@ -548,6 +541,17 @@ class HttpConnector(Connector):
                 "credentials are not sent there"
             )
         return target
+
+    def pages_end(self, records: list[dict], done: int, total: int | None, number: int, short: str) -> bool:
+        """Whether the last page was read: it had no records, or `done` (pages or records read)
+        reached the `total` the API gave. Raises SourceError (transient: `short`) for a page without
+        records before that total, rather than return part of the records."""
+        if not records and total is not None and done < total:
+            raise SourceError(
+                f"{self.where(number)}: {short}: stopped rather than return part of the records",
+                transient=True,
+            )
+        return not records or (total is not None and done >= total)
 
     def number_at(self, body: Any, path: str | None, number: int) -> int | None:
         if path is None:
