@@ -598,20 +598,22 @@ def _migrate_locked(connection: sa.Connection) -> list[int]:
     return applied
 
 
-MARIADB_TABLE_DEFINITION_CHANGED = 1412
-"""MariaDB/MySQL: a table this transaction read was changed (by another process's DDL) since its
-snapshot began; "please retry transaction"."""
+MARIADB_CONCURRENT_DDL = {
+    1412: "a table this transaction read was changed since its snapshot began (please retry)",
+    1684: "a table described is being created or altered by another connection's DDL",
+}
+"""The MariaDB/MySQL errors by which a read without the schema lock meets another process's upgrade."""
 
 
 def _unlocked_state(connection: sa.Connection) -> SchemaState | None:
     """The schema state, read without the schema lock (the quick check of a warehouse up to date), or
-    None when another process's upgrade changed a table under the read (MariaDB error 1412): the caller
-    then reads it again under the lock, after that upgrade."""
+    None when another process's upgrade changed a table under the read (MARIADB_CONCURRENT_DDL): the
+    caller then reads it again under the lock, after that upgrade."""
     try:
         return read_state(connection)
     except sa.exc.OperationalError as error:
         code = getattr(error.orig, "args", (None,))[0]
-        if code != MARIADB_TABLE_DEFINITION_CHANGED:
+        if code not in MARIADB_CONCURRENT_DDL:
             raise
         return None
     finally:
