@@ -318,12 +318,14 @@ def test_requests_per_second_spaces_the_requests() -> None:
                 "url": api.url("/x"),
                 "records_path": "data",
                 "pagination": {"type": "page_number", "page_size": 2},
-                "requests_per_second": 10,
+                "requests_per_second": 3,
             }
         )
         starts = [request.at for request in api.requests]
     assert len(starts) == 5
-    assert min(b - a for a, b in zip(starts, starts[1:], strict=False)) >= 0.09
+    # 1/3 s apart as sent; the server notes each arrival up to some tens of ms late on a loaded
+    # machine (a gap of 0.083 s was seen at 10 per second), and unpaced requests come ms apart.
+    assert min(b - a for a, b in zip(starts, starts[1:], strict=False)) >= 0.25
 
 
 def test_incremental_asks_for_the_window_with_slack_and_lookback() -> None:
