@@ -43,7 +43,8 @@ class PartitionOutcome:
     days: int = 1
     """The daily partitions the run covered."""
     rows: int = 0
-    """Rows the run loaded into the dated entities' tables (loaded_partitions)."""
+    """Rows the run loaded: into the dated entities' tables (loaded_partitions' row_count of its days)
+    and the snapshots it loaded whole (`snapshot_rows`)."""
     alerts_sent: int = 0
     """Alert messages posted after the run (key result status changes, `kpi.alerts`)."""
     alerts_failed: str | None = None
@@ -77,6 +78,18 @@ def run_row_counts(warehouse, run_id: str, dated_entities: list[str]) -> tuple[i
     except sa.exc.DBAPIError:
         return 0, 0, 0
     return int(of_days or 0), int(undated or 0), int(loaded or 0)
+
+
+def snapshot_rows(result: dg.ExecuteInProcessResult, snapshots: list[str]) -> int:
+    """Rows the run loaded into the tables of the snapshot entities `snapshots` (the config's undated
+    entities): the `rows` their entity assets reported, each snapshot loaded whole once per run."""
+    keys = {dg.AssetKey(["entity", name]) for name in snapshots}
+    total = 0
+    for event in result.get_asset_materialization_events():
+        if event.asset_key in keys:
+            rows = event.materialization.metadata.get("rows")
+            total += int(rows.value) if rows is not None else 0  # type: ignore[arg-type]
+    return total
 
 
 def _run_error(result: dg.ExecuteInProcessResult) -> str:
@@ -253,6 +266,7 @@ def run_partitions(
     else:
         runs = [(key, {"partition_key": key}) for key in keys]
     dated = [name for name, entity in config.catalog.entities.items() if entity.is_dated]
+    snapshots = [name for name, entity in config.catalog.entities.items() if not entity.is_dated]
     dead_webhooks: set[str] = set()  # failed once in this range: not tried (and waited for) every day
     on_start()
     outcomes = []
@@ -280,7 +294,7 @@ def run_partitions(
             quarantined,
             undated,
             days=len(keys) if single_run else 1,
-            rows=loaded,
+            rows=loaded + snapshot_rows(result, snapshots),
             alerts_sent=delivery.sent,
             alerts_failed="; ".join(f"{env}: {why}" for env, why in delivery.failed.items()) or None,
         )

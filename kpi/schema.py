@@ -217,7 +217,13 @@ loaded_partitions = sa.Table(
         comment="What was loaded: an entity's name, or kpi_values / key_results for the days they were computed for.",
     ),
     sa.Column("partition_date", sa.Date(), primary_key=True, comment="The day (daily partition) loaded."),
-    sa.Column("row_count", sa.BigInteger(), nullable=False, comment="Rows the day holds after the load."),
+    sa.Column(
+        "row_count",
+        sa.BigInteger(),
+        nullable=False,
+        comment="Rows a dated entity's day holds after the load; 0 on the rows that record a computation "
+        "or a change rather than a load (kpi_values, key_results, a snapshot entity's changed days).",
+    ),
     sa.Column("run_id", TEXT, comment="The Dagster run that loaded the day."),
     sa.Column(
         "loaded_at", sa.DateTime(timezone=True), nullable=False, comment="When the day was loaded (UTC)."

@@ -79,6 +79,35 @@ def test_entities_hold_exactly_the_source_rows_of_the_loaded_days(loaded: Path, 
     assert query(loaded, "SELECT count(DISTINCT partition_date) FROM loaded_partitions") == [(4,)]
 
 
+def test_loaded_partitions_counts_the_rows_each_dated_day_holds(loaded: Path, demo_sources) -> None:
+    """row_count (docs/warehouse.md): a dated entity's rows on the day, counted again in its table and
+    in the source database; 0 on the days kpi_values and key_results were computed for."""
+    invoices = dict(
+        erp_rows(
+            demo_sources,
+            "SELECT invoice_date, count(*) FROM invoices WHERE invoice_date BETWEEN ? AND ? GROUP BY 1",
+            FIRST.isoformat(),
+            LAST.isoformat(),
+        )
+    )
+    recorded = query(
+        loaded,
+        "SELECT entity, partition_date, row_count FROM loaded_partitions ORDER BY entity, partition_date",
+    )
+    days = [FIRST + timedelta(days=offset) for offset in range((LAST - FIRST).days + 1)]
+    revenue = [(day, count) for entity, day, count in recorded if entity == "revenue_transactions"]
+    assert revenue == [(day, invoices.get(day.isoformat(), 0)) for day in days]
+    for entity in ("revenue_transactions", "expenses", "survey_responses"):
+        date_column = "responded_on" if entity == "survey_responses" else "booked_on"
+        held = dict(query(loaded, f"SELECT {date_column}, count(*) FROM {entity} GROUP BY 1"))
+        assert [(day, count) for name, day, count in recorded if name == entity] == [
+            (day, held.get(day, 0)) for day in days
+        ]
+    assert [(day, count) for name, day, count in recorded if name in ("kpi_values", "key_results")] == [
+        (day, 0) for day in days
+    ] * 2
+
+
 def test_revenue_and_profit_match_the_erp(loaded: Path, demo_sources) -> None:
     for day in (date(2026, 2, 27), date(2026, 3, 1)):
         (revenue,) = erp_rows(
@@ -185,15 +214,18 @@ def test_kpi_run_command_exits_non_zero_when_a_partition_fails(
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "1 succeeded, 0 failed" in ok.stdout
-    # The day's line and the summary count the rows loaded into the dated entities' tables.
-    [(loaded_rows,)] = query(
+    # The day's line and the summary count the rows loaded: the dated entities' rows of the day, and
+    # the snapshots (customers, employees) loaded whole.
+    [(loaded_rows, snapshot_rows)] = query(
         demo_config_path,
         "SELECT (SELECT count(*) FROM revenue_transactions WHERE booked_on = $1) "
         "+ (SELECT count(*) FROM expenses WHERE booked_on = $1) "
-        "+ (SELECT count(*) FROM survey_responses WHERE responded_on = $1)",
+        "+ (SELECT count(*) FROM survey_responses WHERE responded_on = $1), "
+        "(SELECT count(*) FROM customers) + (SELECT count(*) FROM employees)",
         DEMO_END,
     )
-    assert loaded_rows > 0
+    assert loaded_rows > 0 and snapshot_rows > 0
+    loaded_rows += snapshot_rows
     assert f"{DEMO_END} ok {loaded_rows:,} rows" in ok.stdout
     assert f"1 day(s) in 1 run(s), {loaded_rows:,} rows loaded" in ok.stdout
     # The run shows in the persistent instance the UI opens.
