@@ -31,7 +31,7 @@ from kpi.schema import (
     quarantine,
 )
 from kpi.scorecard import objective_order, scorecard_rows
-from kpi.warehouse import Warehouse
+from kpi.warehouse import KEY_RESULTS_DAYS, KPI_VALUES_DAYS, Warehouse
 
 REPORT_FILE = "okr-report.html"
 STATUS_COLOURS = {
@@ -127,8 +127,13 @@ def report_data(warehouse: Warehouse, as_of: date | None = None) -> ReportData:
 
 def _quality(warehouse: Warehouse, first: date, last: date) -> dict[str, object]:
     in_range = loaded_partitions.c.partition_date.between(first, last)
-    own = ("kpi_values", "key_results")
+    own = (KPI_VALUES_DAYS, KEY_RESULTS_DAYS)
     with warehouse.engine.connect() as connection:
+        computed = connection.execute(
+            sa.select(sa.func.count(sa.distinct(loaded_partitions.c.partition_date))).where(
+                in_range, loaded_partitions.c.entity == KPI_VALUES_DAYS
+            )
+        ).scalar()
         loaded: dict[str, int] = dict(
             connection.execute(
                 sa.select(
@@ -158,6 +163,7 @@ def _quality(warehouse: Warehouse, first: date, last: date) -> dict[str, object]
         "last": last,
         "days": (last - first).days + 1,
         "loaded": loaded,
+        "computed": int(computed or 0),
         "quarantined": int(quarantined or 0),
         "failed_checks": {check: int(count) for check, count in failed},
     }
@@ -442,14 +448,19 @@ def _footer(data: ReportData) -> str:
     loaded = quality["loaded"]
     assert isinstance(loaded, dict)
     days = quality["days"]
-    covered = (
-        ", ".join(f"{entity} {count} of {days} days" for entity, count in loaded.items()) or "no data loaded"
-    )
+    computed = quality["computed"]
+    if loaded:
+        covered = ", ".join(f"{entity} {count} of {days} days" for entity, count in loaded.items())
+    elif computed:  # a snapshot (employees, customers) is loaded whole, on no day of its own
+        covered = "snapshots only, no dated entity"
+    else:
+        covered = "no data loaded"
     failed = quality["failed_checks"]
     assert isinstance(failed, dict)
     checks = ", ".join(f"{check} ({count})" for check, count in failed.items()) or "none"
     return (
-        f"<footer><b>Data quality</b>, {quality['first']} to {quality['last']}: days loaded: {html.escape(covered)}. "
+        f"<footer><b>Data quality</b>, {quality['first']} to {quality['last']}: days loaded: {html.escape(covered)}; "
+        f"KPIs computed for {computed} of {days} days. "
         f"Rows quarantined: {quality['quarantined']:,}. Failed checks: {html.escape(checks)}. "
         "A key result whose window is not covered by every day of its KPI's inputs is unknown.</footer>"
     )

@@ -282,6 +282,13 @@ def test_the_report_is_one_self_contained_file_with_what_a_manager_reads_first(
         loaded, "SELECT count(*) FROM quarantine WHERE partition BETWEEN '2026-01-01' AND ?", str(DEMO_END)
     )
     assert f"Rows quarantined: {quarantined:,}." in page
+    # ... and the days the run covered of them: FIRST to DEMO_END, each entity and the KPIs.
+    first, last = (
+        date.fromisoformat(day) for day in re.findall(r"Data quality</b>, (\S+) to (\S+):", page)[0]
+    )
+    days, covered = (last - first).days + 1, (DEMO_END - max(first, FIRST)).days + 1
+    assert f"revenue_transactions {covered} of {days} days" in page
+    assert f"KPIs computed for {covered} of {days} days." in page
 
 
 def test_the_report_as_of_an_earlier_day(loaded: Path, tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ import polars as pl
 import pytest
 import yaml
 
-from kpi.runner import PartitionOutcome, run_partitions
+from kpi.config import load_config
+from kpi.report import write_report
+from kpi.runner import PartitionOutcome, open_warehouse, run_partitions
 from tests.conftest import query, write_config
 
 DAY = date(2026, 3, 2)
@@ -467,9 +469,22 @@ def test_with_snapshot_sources_only_rerunning_an_earlier_day_keeps_the_month_com
             }
         ],
     }
+    config["objectives"] = [
+        {
+            "id": "team",
+            "title": "Keep the team",
+            "owner": "hr",
+            "start": "2026-02-01",
+            "end": "2026-02-28",
+            "key_results": [
+                {"id": "kr-headcount", "description": "d", "kpi_id": "headcount", "baseline": 0, "target": 2}
+            ],
+        }
+    ]
     path = write_config(tmp_path, config)
     for day in (date(2026, 2, 28), date(2026, 2, 10)):
-        assert run_partitions(path, day, day, instance=instance)[0].success
+        [outcome] = run_partitions(path, day, day, instance=instance)
+        assert outcome.success and outcome.rows == 2  # the snapshot's two rows, loaded whole each run
     february = query(
         tmp_path,
         "SELECT value, period_end, days_covered, is_complete FROM kpi_values "
@@ -477,3 +492,10 @@ def test_with_snapshot_sources_only_rerunning_an_earlier_day_keeps_the_month_com
     )
     # E2 left on 02-20. A KPI over snapshots only covers the days its runs covered: 2 of 28.
     assert february == [(1.0, date(2026, 2, 28), 2, False)]
+    # The report says so, not "no data loaded".
+    warehouse = open_warehouse(load_config(path))
+    try:
+        page = write_report(warehouse, tmp_path / "report").read_text()
+    finally:
+        warehouse.dispose()
+    assert "days loaded: snapshots only, no dated entity; KPIs computed for 2 of 19 days." in page
