@@ -221,19 +221,14 @@ class DeliveryFailed(Exception):
         self.retry, self.retry_after = retry, retry_after
 
 
-def _retry_after(response) -> float | None:
-    try:
-        return min(float(response.headers.get("retry-after", "")), MAX_WAIT_SECONDS)
-    except ValueError:
-        return None
-
-
 def post(client, url: str, text: str) -> None:
     """POST {"text": text} to `url` through the httpx `client`, retrying a timeout, a connection
     failure, a 429 (after its Retry-After) or a 5xx with exponential backoff, TRIES posts in all.
     Raises DeliveryFailed (naming the HTTP status or the kind of failure, never the URL)."""
     import httpx
     import tenacity
+
+    from connectors.http import retry_after
 
     def once() -> None:
         try:
@@ -245,8 +240,11 @@ def post(client, url: str, text: str) -> None:
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as error:  # its message may quote the URL
             raise DeliveryFailed(f"not a usable webhook URL ({type(error).__name__})", retry=False) from None
         if response.status_code == 429 or response.status_code >= 500:
+            after = retry_after(response)  # seconds or an HTTP date
             raise DeliveryFailed(
-                f"HTTP {response.status_code}", retry=True, retry_after=_retry_after(response)
+                f"HTTP {response.status_code}",
+                retry=True,
+                retry_after=min(after, MAX_WAIT_SECONDS) if after is not None else None,
             )
         if response.status_code >= 300:
             raise DeliveryFailed(f"HTTP {response.status_code}: refused", retry=False)

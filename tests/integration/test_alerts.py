@@ -4,20 +4,23 @@ sensor delivering what `kpi run` could not."""
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
+from kpi.alerts import post
 from kpi.runner import run_partitions
 from tests.conftest import query, shop_config
 
@@ -31,20 +34,25 @@ class Webhook:
     """A webhook on a free port of 127.0.0.1 that records each POSTed JSON body and answers with the
     next of `statuses` (then 200)."""
 
-    def __init__(self, statuses: list[int] | None = None) -> None:
+    def __init__(self, statuses: list[int | tuple[int, dict[str, str]]] | None = None) -> None:
         self.received: list[dict] = []
         self.requests = 0
+        self.arrivals: list[float] = []  # time.monotonic() of each POST
         self.statuses = list(statuses or [])
         webhook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                webhook.arrivals.append(time.monotonic())
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 webhook.requests += 1
-                status = webhook.statuses.pop(0) if webhook.statuses else 200
+                answer = webhook.statuses.pop(0) if webhook.statuses else 200
+                status, headers = answer if isinstance(answer, tuple) else (answer, {})
                 if status == 200:
                     webhook.received.append(json.loads(body))
                 self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(b"ok" if status == 200 else b"error")
 
@@ -168,6 +176,23 @@ def test_a_webhook_answering_500_is_retried(tmp_path: Path, instance, monkeypatc
         assert alerts(config) == [(date(2026, 1, 3), "on_track", "off_track", "status_change", True, 1, None)]
     finally:
         hook.close()
+
+
+def test_a_429_with_retry_after_as_an_http_date_waits_until_that_time() -> None:
+    """RFC 9110 §10.2.3: Retry-After is seconds or an HTTP date; the date is honoured, not read as
+    no wait (the 0.25 s backoff)."""
+    import httpx
+
+    when = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=3), usegmt=True)
+    hook = Webhook(statuses=[(429, {"Retry-After": when})])  # 2 to 3 s ahead (whole seconds)
+    try:
+        with httpx.Client(timeout=5) as client:
+            post(client, hook.url, "hello")
+        waited = hook.arrivals[1] - hook.arrivals[0]
+    finally:
+        hook.close()
+    assert hook.texts == ["hello"] and hook.requests == 2
+    assert waited >= 1.5
 
 
 def test_a_dead_webhook_leaves_the_run_green_and_the_message_for_later(
