@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -22,7 +22,9 @@ def demo_dir() -> Path:
 
 
 def default_end_date() -> date:
-    return date.today() - timedelta(days=1)
+    """Yesterday in UTC: the last daily partition that is over (partitions are UTC days, whatever the
+    machine's time zone)."""
+    return datetime.now(UTC).date() - timedelta(days=1)
 
 
 def demo_config(end_date: date, days: int = DEMO_DAYS, invoices_per_day: int = DEMO_INVOICES_PER_DAY) -> dict:

@@ -23,7 +23,7 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -617,8 +617,8 @@ def main(argv: Sequence[str] | None = None) -> DemoSummary:
     parser.add_argument(
         "--end-date",
         type=date.fromisoformat,
-        default=date.today() - timedelta(days=1),
-        help="last day of data, YYYY-MM-DD (default: yesterday)",
+        default=datetime.now(UTC).date() - timedelta(days=1),
+        help="last day of data, YYYY-MM-DD (default: yesterday, UTC)",
     )
     parser.add_argument("--days", type=int, default=90, help="days of dated data (default: 90)")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")

@@ -4,7 +4,8 @@ Two runs that write one warehouse at once (the nightly run and a backfill, two o
 `kpi run` beside the UI) must end with one copy of each partition: each step that reads the warehouse
 and writes it holds this lock from its first read to its commit, so the second waits for the first
 and then replaces its rows, instead of both inserting the same keys. PostgreSQL uses an advisory lock,
-MySQL/MariaDB a named lock (`GET_LOCK`); a DuckDB file already admits one writing process, which
+MySQL/MariaDB a named lock (`GET_LOCK`, named after the database: named locks are the server's, and
+two warehouses on one server must not wait for each other); a DuckDB file already admits one writing process, which
 `open_warehouse` waits for with a message; SQLite serializes its writers itself.
 """
 
@@ -24,6 +25,8 @@ LOCK_NAME = "kpi_pipeline_warehouse"
 LOCK_KEY = 0x6B70695F77617265  # "kpi_ware": the PostgreSQL advisory lock's 64-bit key
 ALERTS_LOCK = ("kpi_pipeline_alerts", 0x6B70695F616C7274)  # "kpi_alrt"
 """(name, key) of the lock alert deliveries take instead: posting never holds up a run."""
+MYSQL_LOCK_NAME = "CONCAT(:name, ':', DATABASE())"
+"""The MySQL/MariaDB lock's name, in SQL: the lock's name and the warehouse's database."""
 POLL_SECONDS = 0.5
 DEFAULT_TIMEOUT_SECONDS = 1800.0
 
@@ -57,7 +60,9 @@ def warehouse_lock(
             yield
         finally:
             release = (
-                "SELECT pg_advisory_unlock(:key)" if dialect == "postgresql" else "SELECT RELEASE_LOCK(:name)"
+                "SELECT pg_advisory_unlock(:key)"
+                if dialect == "postgresql"
+                else f"SELECT RELEASE_LOCK({MYSQL_LOCK_NAME})"
             )
             connection.execute(sa.text(release), {"key": key, "name": name})
             connection.commit()
@@ -71,7 +76,11 @@ def _acquire(
     name: str,
     key: int,
 ) -> None:
-    attempt = "SELECT pg_try_advisory_lock(:key)" if dialect == "postgresql" else "SELECT GET_LOCK(:name, 0)"
+    attempt = (
+        "SELECT pg_try_advisory_lock(:key)"
+        if dialect == "postgresql"
+        else f"SELECT GET_LOCK({MYSQL_LOCK_NAME}, 0)"
+    )
     deadline = time.monotonic() + timeout_seconds
     waited = False
     while True:

@@ -79,7 +79,7 @@ def test_a_duckdb_file_in_use_by_another_process_is_refused_with_one_line(tmp_pa
         [
             sys.executable,
             "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(600)",
             str(tmp_path / "warehouse.duckdb"),
         ],
         stdout=subprocess.PIPE,
@@ -102,3 +102,22 @@ def test_a_duckdb_file_in_use_by_another_process_is_refused_with_one_line(tmp_pa
     [line] = [line for line in result.stdout.splitlines() if line.startswith("error:")]
     assert f"(PID {holder.pid})" in line
     assert "a DuckDB file admits one writing process: wait for the other run to finish" in line
+
+
+@pytest.mark.parametrize("kind", list(SERVERS))
+def test_the_warehouse_lock_is_one_warehouse_s_not_the_server_s(kind: str) -> None:
+    """A run holding its warehouse's lock holds up a second writer of that warehouse, never a run of
+    another warehouse (another database) on the same server."""
+    from kpi.locks import WarehouseBusy, warehouse_lock
+
+    with new_database(kind) as first_url, new_database(kind) as second_url:
+        first, same, second = (sa.create_engine(url) for url in (first_url, first_url, second_url))
+        try:
+            with warehouse_lock(first):
+                with pytest.raises(WarehouseBusy), warehouse_lock(same, timeout_seconds=0.5):
+                    pass
+                with warehouse_lock(second, timeout_seconds=0.5):
+                    pass  # taken at once
+        finally:
+            for engine in (first, same, second):
+                engine.dispose()

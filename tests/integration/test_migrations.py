@@ -742,6 +742,7 @@ def test_an_upgrade_whose_quick_check_describes_a_table_being_created_reads_agai
     engine = sa.create_engine(mariadb_database)
     other = sa.create_engine(mariadb_database)
     creating: list[threading.Thread] = []
+    dropped: list[bool] = []
     errors: list[int] = []
 
     def create_slowly() -> None:
@@ -762,9 +763,10 @@ def test_an_upgrade_whose_quick_check_describes_a_table_being_created_reads_agai
             ):
                 assert time.monotonic() < deadline, "the slow CREATE TABLE never started"
                 time.sleep(0.05)
-        elif creating[0].is_alive():  # the read under the lock: the other connection's DDL is done
+        elif not dropped:  # the read under the lock: the other connection's DDL is done
             creating[0].join()
             execute(mariadb_database, "DROP TABLE schema_objects")
+            dropped.append(True)
 
     def remember(context: sa.engine.ExceptionContext) -> None:
         errors.append(getattr(context.original_exception, "args", (None,))[0])

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from datetime import date, timedelta
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -353,3 +356,19 @@ def test_command_line_prints_the_summary(tmp_path: Path, capsys: pytest.CaptureF
     assert (summary.first_day, summary.last_day) == (date(2026, 3, 22), date(2026, 3, 31))
     assert "2026-03-22" in printed and "2026-03-31" in printed
     assert f"invoices: {summary.row_counts['invoices']:,}" in printed
+
+
+@pytest.mark.parametrize("zone", ["Etc/GMT-14", "Etc/GMT+12"])  # UTC+14 and UTC-12: one is a day off
+def test_the_demo_ends_yesterday_in_utc_whatever_the_machine_s_time_zone(zone: str) -> None:
+    """Partitions are UTC days: a demo ending on the local yesterday would end on a day not over yet
+    (ahead of UTC) or leave one out (behind it)."""
+    code = "from kpi.demo import default_end_date; print(default_end_date())"
+    for _ in range(2):  # (once more if UTC midnight passed between the two readings)
+        before = datetime.now(UTC).date()
+        done = subprocess.run(
+            [sys.executable, "-c", code], env={**os.environ, "TZ": zone}, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        if datetime.now(UTC).date() == before:
+            break
+    assert date.fromisoformat(done.stdout.strip()) == before - timedelta(days=1)
