@@ -69,7 +69,7 @@ def _run(config_path: Path, first: date, last: date, single_run: bool = False):
         TimeRemainingColumn,
     )
 
-    from kpi.runner import CannotStart, ensure_dagster_home, run_partitions
+    from kpi.runner import CannotStart, ensure_dagster_home, rows_loaded, run_partitions
 
     days = (last - first).days + 1
     # Partitions done, rows loaded, time left: on a terminal, below the lines of the days done (a
@@ -89,14 +89,17 @@ def _run(config_path: Path, first: date, last: date, single_run: bool = False):
     )
     task = progress.add_task("one run over the range" if single_run else "running", total=days, rows=0)
 
+    done = []
+
     def report(outcome) -> None:
-        progress.update(task, advance=outcome.days, rows=progress.tasks[0].fields["rows"] + outcome.rows)
+        done.append(outcome)
+        progress.update(task, advance=outcome.days, rows=rows_loaded(done))
         counts = [
             f"{outcome.quarantined} row(s) quarantined" if outcome.quarantined else "",
             f"{outcome.undated} row(s) without a usable date" if outcome.undated else "",
         ]
         note = f" ({', '.join(filter(None, counts))}: see table quarantine)" if any(counts) else ""
-        rows = f" {outcome.rows:,} rows" if outcome.rows else ""
+        rows = f" {outcome.rows_loaded:,} rows" if outcome.rows_loaded else ""
         if outcome.alerts_sent:
             note += f"; {outcome.alerts_sent} alert(s) sent"
         if outcome.alerts_failed:
@@ -135,7 +138,7 @@ def _run(config_path: Path, first: date, last: date, single_run: bool = False):
         _fail(str(error))
     failed = [outcome.partition for outcome in outcomes if not outcome.success]
     console.print(
-        f"{days} day(s) in {len(outcomes)} run(s), {sum(outcome.rows for outcome in outcomes):,} rows loaded, "
+        f"{days} day(s) in {len(outcomes)} run(s), {rows_loaded(outcomes):,} rows loaded, "
         f"{time.monotonic() - started:.1f} s: {len(outcomes) - len(failed)} succeeded, {len(failed)} failed"
         + (f" ({', '.join(failed)})" if failed else ""),
         highlight=False,
@@ -196,7 +199,7 @@ def scorecard(config_path: Path, as_of) -> None:
 
 
 def _okr_warehouse(config_path: Path):
-    """The warehouse of a config with objectives; exits with one line when there is none to read."""
+    """The config (with objectives) and its warehouse; exits with one line when there is none to read."""
     from kpi.config import ConfigError, load_config
     from kpi.runner import CannotStart, open_warehouse
 
@@ -204,7 +207,7 @@ def _okr_warehouse(config_path: Path):
         config = load_config(config_path)
         if not config.objectives:
             _fail(f"{config_path}: no objectives configured")
-        return open_warehouse(config)
+        return config, open_warehouse(config)
     except (ConfigError, CannotStart) as error:
         _fail(str(error))
 
@@ -212,7 +215,7 @@ def _okr_warehouse(config_path: Path):
 def _print_scorecard(config_path: Path, as_of: date | None) -> None:
     from kpi.scorecard import scorecard_rows, scorecard_table
 
-    warehouse = _okr_warehouse(config_path)
+    _, warehouse = _okr_warehouse(config_path)
     rows = scorecard_rows(warehouse, as_of)
     warehouse.dispose()
     if rows.is_empty():
@@ -240,9 +243,9 @@ def report(config_path: Path, as_of, out_dir: Path) -> None:
     """Write the OKR report: one self-contained HTML file (okr-report.html) to open offline."""
     from kpi.report import NoKeyResults, write_report
 
-    warehouse = _okr_warehouse(config_path)
+    config, warehouse = _okr_warehouse(config_path)
     try:
-        path = write_report(warehouse, out_dir, as_of.date() if as_of else None)
+        path = write_report(warehouse, out_dir, config.loaded_dated_entities, as_of.date() if as_of else None)
     except NoKeyResults as error:
         _fail(f"{error} in {warehouse.display_url}: run `kpi run --config {config_path} --from ... --to ...`")
     finally:

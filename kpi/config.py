@@ -568,6 +568,16 @@ class PipelineConfig(StrictModel):
         """The entities some source provides, or derived from one a source provides, in catalog order."""
         return [name for name in self.catalog.entities if self.sources_for(self._derived_from(name))]
 
+    @property
+    def loaded_dated_entities(self) -> list[str]:
+        """The dated entities some source loads (a derived entity is computed, not loaded), in catalog
+        order: those whose days loaded_partitions records."""
+        return [
+            name
+            for name, entity in self.catalog.entities.items()
+            if entity.is_dated and entity.derivation is None and self.sources_for(name)
+        ]
+
     def entity(self, name: str) -> Entity:
         return self.catalog.entities[name]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -31,7 +32,7 @@ from kpi.schema import (
     quarantine,
 )
 from kpi.scorecard import objective_order, scorecard_rows
-from kpi.warehouse import KEY_RESULTS_DAYS, KPI_VALUES_DAYS, Warehouse
+from kpi.warehouse import KPI_VALUES_DAYS, Warehouse
 
 REPORT_FILE = "okr-report.html"
 STATUS_COLOURS = {
@@ -79,12 +80,14 @@ class ReportData:
     tiles: pl.DataFrame
     """The month holding `as_of` of each KPI the key results use (TILE_SCHEMA)."""
     quality: dict[str, object]
-    """Over the objectives' periods up to as_of: first and last day, days loaded by entity, rows
-    quarantined, checks failed (and their names)."""
+    """Over the objectives' periods up to as_of: first and last day, days loaded by dated entity, days
+    KPIs were computed for, rows quarantined, checks failed (and their names)."""
 
 
-def report_data(warehouse: Warehouse, as_of: date | None = None) -> ReportData:
-    """What the report shows, read from the warehouse. Raises NoKeyResults when there is nothing."""
+def report_data(warehouse: Warehouse, dated_entities: Sequence[str], as_of: date | None = None) -> ReportData:
+    """What the report shows, read from the warehouse; `dated_entities`: those the config loads
+    (PipelineConfig.loaded_dated_entities), whose days loaded the footer counts. Raises NoKeyResults
+    when there is nothing."""
     scorecard = scorecard_rows(warehouse, as_of)
     if scorecard.is_empty():
         raise NoKeyResults(f"no key results {'as of ' + str(as_of) if as_of else 'yet'}")
@@ -122,12 +125,13 @@ def report_data(warehouse: Warehouse, as_of: date | None = None) -> ReportData:
         TILE_SCHEMA,
     )
     first = min(history["as_of"].to_list())
-    return ReportData(as_of, scorecard, history, tiles, _quality(warehouse, first, as_of))
+    return ReportData(as_of, scorecard, history, tiles, _quality(warehouse, dated_entities, first, as_of))
 
 
-def _quality(warehouse: Warehouse, first: date, last: date) -> dict[str, object]:
+def _quality(
+    warehouse: Warehouse, dated_entities: Sequence[str], first: date, last: date
+) -> dict[str, object]:
     in_range = loaded_partitions.c.partition_date.between(first, last)
-    own = (KPI_VALUES_DAYS, KEY_RESULTS_DAYS)
     with warehouse.engine.connect() as connection:
         computed = connection.execute(
             sa.select(sa.func.count(sa.distinct(loaded_partitions.c.partition_date))).where(
@@ -139,7 +143,7 @@ def _quality(warehouse: Warehouse, first: date, last: date) -> dict[str, object]
                 sa.select(
                     loaded_partitions.c.entity, sa.func.count(sa.distinct(loaded_partitions.c.partition_date))
                 )
-                .where(in_range, loaded_partitions.c.entity.not_in(own))
+                .where(in_range, loaded_partitions.c.entity.in_(list(dated_entities)))
                 .group_by(loaded_partitions.c.entity)
                 .order_by(loaded_partitions.c.entity)
             ).all()
@@ -162,7 +166,7 @@ def _quality(warehouse: Warehouse, first: date, last: date) -> dict[str, object]
         "first": first,
         "last": last,
         "days": (last - first).days + 1,
-        "loaded": loaded,
+        "loaded": {entity: loaded.get(entity, 0) for entity in dated_entities},
         "computed": int(computed or 0),
         "quarantined": int(quarantined or 0),
         "failed_checks": {check: int(count) for check, count in failed},
@@ -451,10 +455,8 @@ def _footer(data: ReportData) -> str:
     computed = quality["computed"]
     if loaded:
         covered = ", ".join(f"{entity} {count} of {days} days" for entity, count in loaded.items())
-    elif computed:  # a snapshot (employees, customers) is loaded whole, on no day of its own
-        covered = "snapshots only, no dated entity"
-    else:
-        covered = "no data loaded"
+    else:  # a snapshot (employees, customers) is loaded whole, on no day of its own
+        covered = "none (the config loads snapshots only)"
     failed = quality["failed_checks"]
     assert isinstance(failed, dict)
     checks = ", ".join(f"{check} ({count})" for check, count in failed.items()) or "none"
@@ -467,10 +469,15 @@ def _footer(data: ReportData) -> str:
 
 
 def write_report(
-    warehouse: Warehouse, out_dir: Path, as_of: date | None = None, title: str = "OKR report"
+    warehouse: Warehouse,
+    out_dir: Path,
+    dated_entities: Sequence[str],
+    as_of: date | None = None,
+    title: str = "OKR report",
 ) -> Path:
-    """Write REPORT_FILE into `out_dir` (made if missing); its path. Raises NoKeyResults."""
-    data = report_data(warehouse, as_of)
+    """Write REPORT_FILE into `out_dir` (made if missing); its path. `dated_entities`: as for
+    report_data. Raises NoKeyResults."""
+    data = report_data(warehouse, dated_entities, as_of)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / REPORT_FILE
     path.write_text(render_report(data, title), encoding="utf-8")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -43,13 +43,28 @@ class PartitionOutcome:
     days: int = 1
     """The daily partitions the run covered."""
     rows: int = 0
-    """Rows the run loaded: into the dated entities' tables (loaded_partitions' row_count of its days)
-    and the snapshots it loaded whole (`snapshot_rows`)."""
+    """Rows the run loaded into the dated entities' tables (loaded_partitions' row_count of its days)."""
+    snapshot_rows: dict[str, int] = field(default_factory=dict)
+    """Rows of each snapshot entity the run loaded whole from its sources (not a derived one)."""
     alerts_sent: int = 0
     """Alert messages posted after the run (key result status changes, `kpi.alerts`)."""
     alerts_failed: str | None = None
     """Why a webhook failed after the run (its messages stay unsent for the next delivery); the run
     itself is not failed by it."""
+
+    @property
+    def rows_loaded(self) -> int:
+        """The run's dated rows and snapshot rows."""
+        return self.rows + sum(self.snapshot_rows.values())
+
+
+def rows_loaded(outcomes: Sequence[PartitionOutcome]) -> int:
+    """The rows a range of runs loaded: every run's dated rows, and each snapshot once, as its last run
+    loaded it (each day's run loads the same snapshot whole again)."""
+    snapshots: dict[str, int] = {}
+    for outcome in outcomes:
+        snapshots.update(outcome.snapshot_rows)
+    return sum(outcome.rows for outcome in outcomes) + sum(snapshots.values())
 
 
 def run_row_counts(warehouse, run_id: str, dated_entities: list[str]) -> tuple[int, int, int]:
@@ -80,16 +95,16 @@ def run_row_counts(warehouse, run_id: str, dated_entities: list[str]) -> tuple[i
     return int(of_days or 0), int(undated or 0), int(loaded or 0)
 
 
-def snapshot_rows(result: dg.ExecuteInProcessResult, snapshots: list[str]) -> int:
-    """Rows the run loaded into the tables of the snapshot entities `snapshots` (the config's undated
-    entities): the `rows` their entity assets reported, each snapshot loaded whole once per run."""
-    keys = {dg.AssetKey(["entity", name]) for name in snapshots}
-    total = 0
+def snapshot_rows(result: dg.ExecuteInProcessResult, snapshots: list[str]) -> dict[str, int]:
+    """Rows the run loaded into the tables of the snapshot entities `snapshots`, by entity: the `rows`
+    their entity assets reported (a step materializes once, after its commit)."""
+    keys = {dg.AssetKey(["entity", name]): name for name in snapshots}
+    loaded = {}
     for event in result.get_asset_materialization_events():
-        if event.asset_key in keys:
-            rows = event.materialization.metadata.get("rows")
-            total += int(rows.value) if rows is not None else 0  # type: ignore[arg-type]
-    return total
+        rows = event.materialization.metadata.get("rows")
+        if event.asset_key in keys and rows is not None:
+            loaded[keys[event.asset_key]] = int(rows.value)  # type: ignore[arg-type]
+    return loaded
 
 
 def _run_error(result: dg.ExecuteInProcessResult) -> str:
@@ -266,7 +281,11 @@ def run_partitions(
     else:
         runs = [(key, {"partition_key": key}) for key in keys]
     dated = [name for name, entity in config.catalog.entities.items() if entity.is_dated]
-    snapshots = [name for name, entity in config.catalog.entities.items() if not entity.is_dated]
+    snapshots = [
+        name
+        for name, entity in config.catalog.entities.items()
+        if not entity.is_dated and entity.derivation is None  # (derived customers are computed)
+    ]
     dead_webhooks: set[str] = set()  # failed once in this range: not tried (and waited for) every day
     on_start()
     outcomes = []
@@ -294,7 +313,8 @@ def run_partitions(
             quarantined,
             undated,
             days=len(keys) if single_run else 1,
-            rows=loaded + snapshot_rows(result, snapshots),
+            rows=loaded,
+            snapshot_rows=snapshot_rows(result, snapshots),
             alerts_sent=delivery.sent,
             alerts_failed="; ".join(f"{env}: {why}" for env, why in delivery.failed.items()) or None,
         )

@@ -153,7 +153,7 @@ def scorecard_metadata(
         return {}
     metadata: dict[str, dg.MetadataValue] = {"scorecard": dg.MetadataValue.md(scorecard_markdown(rows))}
     try:
-        path = write_report(warehouse, config.storage_path() / "report", as_of)
+        path = write_report(warehouse, config.storage_path() / "report", config.loaded_dated_entities, as_of)
     except OSError as error:
         warn(f"the OKR report could not be written: {error}")
     else:

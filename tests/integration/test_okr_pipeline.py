@@ -296,12 +296,13 @@ def test_the_report_as_of_an_earlier_day(loaded: Path, tmp_path: Path) -> None:
     from kpi.report import report_data, write_report
     from kpi.runner import open_warehouse
 
-    warehouse = open_warehouse(load_config(loaded))
+    config = load_config(loaded)
+    warehouse = open_warehouse(config)
     try:
-        data = report_data(warehouse, date(2026, 3, 1))
+        data = report_data(warehouse, config.loaded_dated_entities, date(2026, 3, 1))
         assert data.as_of == date(2026, 3, 1)
         assert data.history["as_of"].max() == date(2026, 3, 1)  # no day after it in any chart
-        path = write_report(warehouse, tmp_path, date(2026, 3, 1))
+        path = write_report(warehouse, tmp_path, config.loaded_dated_entities, date(2026, 3, 1))
     finally:
         warehouse.dispose()
     assert "As of 2026-03-01" in path.read_text()

@@ -17,7 +17,7 @@ import yaml
 
 from kpi.config import load_config
 from kpi.report import write_report
-from kpi.runner import PartitionOutcome, open_warehouse, run_partitions
+from kpi.runner import PartitionOutcome, open_warehouse, rows_loaded, run_partitions
 from tests.conftest import query, write_config
 
 DAY = date(2026, 3, 2)
@@ -484,7 +484,7 @@ def test_with_snapshot_sources_only_rerunning_an_earlier_day_keeps_the_month_com
     path = write_config(tmp_path, config)
     for day in (date(2026, 2, 28), date(2026, 2, 10)):
         [outcome] = run_partitions(path, day, day, instance=instance)
-        assert outcome.success and outcome.rows == 2  # the snapshot's two rows, loaded whole each run
+        assert outcome.success and outcome.snapshot_rows == {"employees": 2}  # loaded whole each run
     february = query(
         tmp_path,
         "SELECT value, period_end, days_covered, is_complete FROM kpi_values "
@@ -492,10 +492,21 @@ def test_with_snapshot_sources_only_rerunning_an_earlier_day_keeps_the_month_com
     )
     # E2 left on 02-20. A KPI over snapshots only covers the days its runs covered: 2 of 28.
     assert february == [(1.0, date(2026, 2, 28), 2, False)]
-    # The report says so, not "no data loaded".
-    warehouse = open_warehouse(load_config(path))
+    # A new snapshot where E2 never left changes 02-28 (recorded in loaded_partitions for employees);
+    # the report's days loaded are still none: the config loads no dated entity.
+    (tmp_path / "staff.csv").write_text("id,hired,left,team\nE1,2025-01-01,,ops\nE2,2025-06-01,,ops\n")
+    assert run_partitions(path, date(2026, 2, 28), date(2026, 2, 28), instance=instance)[0].success
+    assert query(tmp_path, "SELECT partition_date FROM loaded_partitions WHERE entity = 'employees'") == [
+        (date(2026, 2, 28),)
+    ]
+    loaded_config = load_config(path)
+    warehouse = open_warehouse(loaded_config)
     try:
-        page = write_report(warehouse, tmp_path / "report").read_text()
+        page = write_report(warehouse, tmp_path / "report", loaded_config.loaded_dated_entities).read_text()
     finally:
         warehouse.dispose()
-    assert "days loaded: snapshots only, no dated entity; KPIs computed for 2 of 19 days." in page
+    assert "days loaded: none (the config loads snapshots only); KPIs computed for 2 of 19 days." in page
+    # Two days' runs load the snapshot twice; the range loaded its two rows (what `kpi run` prints).
+    outcomes = run_partitions(path, date(2026, 2, 11), date(2026, 2, 12), instance=instance)
+    assert [outcome.rows_loaded for outcome in outcomes] == [2, 2]
+    assert rows_loaded(outcomes) == 2
