@@ -22,8 +22,8 @@ def demo_dir() -> Path:
 
 
 def default_end_date() -> date:
-    """Yesterday in UTC: the last daily partition that is over (partitions are UTC days, whatever the
-    machine's time zone)."""
+    """Yesterday in the demo config's time zone (UTC): the last daily partition that is over, whatever
+    the machine's own time zone."""
     return datetime.now(UTC).date() - timedelta(days=1)
 
 

@@ -323,9 +323,9 @@ def test_requests_per_second_spaces_the_requests() -> None:
         )
         starts = [request.at for request in api.requests]
     assert len(starts) == 5
-    # 1/3 s apart as sent, 4/3 s from the first to the fifth; the server notes an arrival some tens of
-    # ms late on a loaded machine (a gap of 0.083 s was seen at 10 per second), which the span feels
-    # once, each gap twice. Unpaced requests come ms apart.
+    # 1/3 s apart as sent, on a fixed schedule: 4/3 s from the first to the fifth. The server notes an
+    # arrival some tens of ms late on a loaded machine (a gap of 0.083 s was seen at 10 per second):
+    # only the first's lateness shortens the span, each gap feels two. Unpaced requests come ms apart.
     assert starts[-1] - starts[0] >= 1.2
     assert min(b - a for a, b in zip(starts, starts[1:], strict=False)) >= 0.15
 

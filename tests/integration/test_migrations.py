@@ -736,18 +736,21 @@ def test_an_upgrade_whose_quick_check_describes_a_table_being_created_reads_agai
     transaction holds other tables (error 1684, "skipped since its definition is being modified by
     concurrent DDL statement"): CI met it when two processes upgraded a release-2 warehouse at once and
     one's unlocked quick check described schema_objects while the other created it. Here a second
-    connection creates a table of that name slowly (CREATE TABLE ... AS SELECT SLEEP) under the check,
-    and drops it before the read under the lock."""
+    connection creates a table of that name under the check, held half-made by a named lock the test
+    holds (CREATE TABLE ... AS SELECT GET_LOCK), and drops it before the read under the lock."""
     previous_release_warehouse(mariadb_database, version_2=True)
     engine = sa.create_engine(mariadb_database)
     other = sa.create_engine(mariadb_database)
     creating: list[threading.Thread] = []
     dropped: list[bool] = []
     errors: list[int] = []
+    gate = f"'kpi_test_gate:{sa.make_url(mariadb_database).database}'"  # a lock name of this test's own
+    holder = other.connect()
+    holder.exec_driver_sql(f"SELECT GET_LOCK({gate}, 0)")
 
     def create_slowly() -> None:
         with other.begin() as ddl:
-            ddl.exec_driver_sql("CREATE TABLE schema_objects AS SELECT SLEEP(3) AS pause")
+            ddl.exec_driver_sql(f"CREATE TABLE schema_objects AS SELECT GET_LOCK({gate}, 60) AS pause")
 
     def describe_while_created(connection, cursor, statement, parameters, context, many) -> None:
         if not (statement.startswith("DESCRIBE") and "schema_objects" in statement):
@@ -759,11 +762,12 @@ def test_an_upgrade_whose_quick_check_describes_a_table_being_created_reads_agai
             while not rows(
                 mariadb_database,
                 "SELECT id FROM information_schema.processlist"
-                " WHERE INSTR(info, 'CREATE TABLE schema_objects') = 1 AND state = 'User sleep'",
+                " WHERE INSTR(info, 'CREATE TABLE schema_objects') = 1 AND state = 'User lock'",
             ):
                 assert time.monotonic() < deadline, "the slow CREATE TABLE never started"
                 time.sleep(0.05)
-        elif not dropped:  # the read under the lock: the other connection's DDL is done
+        elif not dropped:  # the read under the lock: the other connection's DDL ends first
+            holder.exec_driver_sql(f"SELECT RELEASE_LOCK({gate})")
             creating[0].join()
             execute(mariadb_database, "DROP TABLE schema_objects")
             dropped.append(True)
@@ -779,6 +783,8 @@ def test_an_upgrade_whose_quick_check_describes_a_table_being_created_reads_agai
         assert [code for code in errors if code != no_such_table] == [1684]  # the race is real, met once
         assert len(creating) == 1
     finally:
+        holder.exec_driver_sql(f"SELECT RELEASE_LOCK({gate})")
+        holder.close()
         if creating:
             creating[0].join()
         engine.dispose()
