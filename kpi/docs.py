@@ -200,7 +200,7 @@ def render_warehouse_reference() -> str:
         "Names and columns are stable: a release that changes a table migrates the existing warehouse in",
         "place (`schema_version` records the migrations applied), and a column added to a view is added at",
         "its end, so a view you build on ours keeps working. Dates are calendar dates in the reporting time",
-        "zone; amounts are in the reporting currency; timestamps are UTC.",
+        "zone; amounts are in the reporting currency; timestamps are UTC, to the microsecond.",
         "",
         "## Views",
         "",

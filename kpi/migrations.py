@@ -413,6 +413,29 @@ def _okr_types_and_objective_progress(connection: sa.Connection, dialect: sa.Dia
         new_table.create(connection, checkfirst=True)
 
 
+# ----------------------------------------------------------------------------------------------------
+# Migration 6: timestamps to the microsecond on MariaDB (DATETIME(6); its plain DATETIME keeps whole
+# seconds, so a day loaded in the second kpi_values were computed for it compared equal). PostgreSQL
+# and DuckDB timestamps keep microseconds already.
+
+
+def _microsecond_timestamps(connection: sa.Connection, dialect: sa.Dialect) -> None:
+    if dialect.name not in ("mysql", "mariadb"):
+        return
+    compiler = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
+    quote = dialect.identifier_preparer.quote
+    for table in schema.metadata.sorted_tables:
+        if not _has_table(connection, table.name):
+            continue
+        changes = [
+            f"MODIFY COLUMN {compiler.get_column_specification(column)}"
+            for column in table.columns
+            if isinstance(column.type, sa.DateTime)
+        ]
+        if changes:
+            connection.exec_driver_sql(f"ALTER TABLE {quote(table.name)} {', '.join(changes)}")
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "tables of the first release", _create_release_1_tables, _has_release_1_tables),
     Migration(
@@ -438,6 +461,7 @@ MIGRATIONS: list[Migration] = [
         "window; tables objective_progress and alerts",
         _okr_types_and_objective_progress,
     ),
+    Migration(6, "timestamps to the microsecond on MariaDB", _microsecond_timestamps),
 ]
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -20,6 +20,9 @@ from sqlalchemy.dialects import mysql
 from kpi.entities import ENTITIES, Entity
 
 TEXT = sa.String(255)
+TIMESTAMP = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+"""A moment in UTC, to the microsecond on every warehouse (MariaDB's plain DATETIME keeps whole seconds,
+and two stamps of one second, a load and the computation after it, would compare equal)."""
 metadata = sa.MetaData()
 
 # The Polars schemas of the rows the KPI and OKR transforms compute (in the tables' column order).
@@ -225,9 +228,7 @@ loaded_partitions = sa.Table(
         "or a change rather than a load (kpi_values, key_results, a snapshot entity's changed days).",
     ),
     sa.Column("run_id", TEXT, comment="The Dagster run that loaded the day."),
-    sa.Column(
-        "loaded_at", sa.DateTime(timezone=True), nullable=False, comment="When the day was loaded (UTC)."
-    ),
+    sa.Column("loaded_at", TIMESTAMP, nullable=False, comment="When the day was loaded (UTC)."),
     sa.Column(
         "sources",
         sa.String(2000),
@@ -254,7 +255,7 @@ measure_sets = sa.Table(
         comment="What its kept measures were computed under (JSON: measures, dimensions, sources, "
         "calendar); when the config changes it, they are computed again.",
     ),
-    sa.Column("defined_at", sa.DateTime(timezone=True), nullable=False, comment="When (UTC)."),
+    sa.Column("defined_at", TIMESTAMP, nullable=False, comment="When (UTC)."),
     comment="One row per dated entity whose flow measures measure_days and measure_first_days keep.",
 )
 
@@ -288,7 +289,7 @@ measure_days = sa.Table(
         comment="A count: the count; a distinct count: the day's distinct values; otherwise the values counted.",
     ),
     sa.Column("total", sa.Double(), comment="A sum or mean: the values' sum; a min or max: theirs."),
-    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False, comment="When (UTC)."),
+    sa.Column("computed_at", TIMESTAMP, nullable=False, comment="When (UTC)."),
     comment="Per-day partials of every flow measure, which each period's and key result's measures add up.",
 )
 
@@ -369,7 +370,7 @@ kpi_values = sa.Table(
     ),
     sa.Column(
         "computed_at",
-        sa.DateTime(timezone=True),
+        TIMESTAMP,
         nullable=False,
         comment="When the row was computed (UTC).",
     ),
@@ -418,7 +419,7 @@ def _computed_columns(
         *(column(name) for name in schema if name not in added),
         sa.Column(
             "computed_at",
-            sa.DateTime(timezone=True),
+            TIMESTAMP,
             nullable=False,
             comment="When the row was computed (UTC).",
         ),
@@ -480,13 +481,11 @@ alerts = sa.Table(
     sa.Column("message", sa.String(2000), nullable=False, comment="The text posted (Slack's `text`)."),
     sa.Column(
         "created_at",
-        sa.DateTime(timezone=True),
+        TIMESTAMP,
         nullable=False,
         comment="When the key results were published (UTC).",
     ),
-    sa.Column(
-        "sent_at", sa.DateTime(timezone=True), comment="When the webhook accepted it (UTC); null: not yet."
-    ),
+    sa.Column("sent_at", TIMESTAMP, comment="When the webhook accepted it (UTC); null: not yet."),
     sa.Column(
         "attempts", sa.Integer(), nullable=False, comment="Deliveries tried (each retried with backoff)."
     ),
@@ -600,7 +599,7 @@ dq_results = sa.Table(
     sa.Column("passed", sa.Boolean(), nullable=False, comment="Whether the check passed."),
     sa.Column("observed", sa.String(4000), nullable=False, comment="What the check saw (JSON text)."),
     sa.Column("run_id", TEXT, comment="The Dagster run that ran the check."),
-    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False, comment="When the check ran (UTC)."),
+    sa.Column("checked_at", TIMESTAMP, nullable=False, comment="When the check ran (UTC)."),
     comment="One row per data-quality check run, per partition: the record of every check.",
 )
 
@@ -615,7 +614,7 @@ quarantine = sa.Table(
     sa.Column("run_id", TEXT, comment="The Dagster run that quarantined the row."),
     sa.Column(
         "quarantined_at",
-        sa.DateTime(timezone=True),
+        TIMESTAMP,
         nullable=False,
         comment="When the row was quarantined (UTC).",
     ),
@@ -638,7 +637,7 @@ schema_version = sa.Table(
     sa.Column("name", TEXT, nullable=False, comment="What the migration changed."),
     sa.Column(
         "applied_at",
-        sa.DateTime(timezone=True),
+        TIMESTAMP,
         nullable=False,
         comment="When it was applied to this warehouse (UTC).",
     ),
@@ -657,7 +656,7 @@ schema_objects = sa.Table(
     sa.Column("definition_hash", TEXT, nullable=False, comment="SHA-256 of the definition last applied."),
     sa.Column(
         "applied_at",
-        sa.DateTime(timezone=True),
+        TIMESTAMP,
         nullable=False,
         comment="When it was last applied (UTC).",
     ),

@@ -82,7 +82,7 @@ VERSION_2_VIEWS = {
     """,
 }
 USER_VIEW = "CREATE VIEW my_kpis AS SELECT kpi_id, value FROM kpi_latest"
-ALL_VERSIONS = [(1,), (2,), (3,), (4,), (5,)]
+ALL_VERSIONS = [(1,), (2,), (3,), (4,), (5,), (6,)]
 
 
 @contextmanager
@@ -251,7 +251,7 @@ def test_a_previous_release_warehouse_is_migrated_in_place_with_its_rows_and_a_u
     finally:
         engine.dispose()
     assert (
-        done.migrations == [2, 3, 4, 5]
+        done.migrations == [2, 3, 4, 5, 6]
         and set(done.views) == {"okr_scorecard", "kpi_latest"}
         and done.comments
     )
@@ -278,7 +278,7 @@ def test_a_warehouse_of_issue_7_without_schema_version_is_recognized_as_version_
         done = migrations.upgrade(engine)
     finally:
         engine.dispose()
-    assert done.migrations == [3, 4, 5]  # versions 1 and 2 only recorded
+    assert done.migrations == [3, 4, 5, 6]  # versions 1 and 2 only recorded
     assert rows(any_warehouse, "SELECT version FROM schema_version ORDER BY version") == ALL_VERSIONS
     assert columns_of(any_warehouse) == latest_columns()
     assert rows(any_warehouse, "SELECT kpi_id, value FROM my_kpis") == [("revenue", 1234.5)]
@@ -293,7 +293,7 @@ def test_a_warehouse_with_only_some_of_the_first_releases_tables_gets_the_rest(t
             url,
             "INSERT INTO kpi_values (kpi_id, grain, period_start, computed_at) VALUES ('nps', 'day', '2025-01-01', now())",
         )
-        assert migrations.upgrade(engine).migrations == [1, 2, 3, 4, 5]
+        assert migrations.upgrade(engine).migrations == [1, 2, 3, 4, 5, 6]
     finally:
         engine.dispose()
     assert columns_of(url) == latest_columns()
@@ -362,7 +362,7 @@ def test_a_version_2_warehouse_gets_dimensions_in_kpi_values_key_with_its_rows_a
         done = migrations.upgrade(engine)
     finally:
         engine.dispose()
-    assert done.migrations == [3, 4, 5] and "kpi_latest" in done.views and done.comments
+    assert done.migrations == [3, 4, 5, 6] and "kpi_latest" in done.views and done.comments
     assert rows(any_warehouse, "SELECT version FROM schema_version ORDER BY version") == ALL_VERSIONS
     assert columns_of(any_warehouse) == latest_columns()
     # Every row kept, every column with it: the existing rows are the totals ('' and '').
@@ -682,7 +682,7 @@ def test_two_processes_migrating_at_once_both_succeed(server_warehouse: str) -> 
     results = [process.communicate(timeout=120) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], [err for _, err in results]
     assert sorted(out.strip() for out, _ in results) == [
-        "[2, 3, 4, 5]",
+        "[2, 3, 4, 5, 6]",
         "[]",
     ]  # one migrated, the other waited
     assert rows(server_warehouse, "SELECT version FROM schema_version ORDER BY version") == ALL_VERSIONS
@@ -778,7 +778,7 @@ def test_an_upgrade_whose_quick_check_describes_a_table_being_created_reads_agai
     sa.event.listen(engine, "before_cursor_execute", describe_while_created)
     sa.event.listen(engine, "handle_error", remember)
     try:
-        assert migrations.upgrade(engine).migrations == [3, 4, 5]
+        assert migrations.upgrade(engine).migrations == [3, 4, 5, 6]
         no_such_table = 1146  # has_table's DESCRIBE of a table not made yet
         assert [code for code in errors if code != no_such_table] == [1684]  # the race is real, met once
         assert len(creating) == 1
@@ -791,3 +791,50 @@ def test_an_upgrade_whose_quick_check_describes_a_table_being_created_reads_agai
         other.dispose()
     assert rows(mariadb_database, "SELECT version FROM schema_version ORDER BY version") == ALL_VERSIONS
     assert rows(mariadb_database, "SELECT kpi_id, value FROM my_kpis") == [("revenue", 1234.5)]
+
+
+def test_a_day_loaded_in_the_second_its_kpis_were_computed_is_recomputed(any_warehouse: str) -> None:
+    """Timestamps keep microseconds on every warehouse (migration 6: MariaDB's plain DATETIME keeps
+    whole seconds): a load 0.5 s after the computation, in the same second, is after it."""
+    from kpi.warehouse import KPI_VALUES_DAYS, record_loaded_days
+
+    warehouse = Warehouse(any_warehouse)
+    warehouse.create_tables()
+    day = date(2026, 1, 5)
+    computed_at = datetime(2026, 1, 6, 2, 0, 0, 200_000, tzinfo=UTC)
+    with warehouse.transaction() as connection:
+        record_loaded_days(warehouse, connection, "revenue_transactions", [day], {day: 3}, "r1", computed_at)
+        record_loaded_days(warehouse, connection, KPI_VALUES_DAYS, [day], {}, "r1", computed_at)
+    assert warehouse.days_to_recompute(KPI_VALUES_DAYS, ["revenue_transactions"]) == []
+    with warehouse.transaction() as connection:  # a restatement, half a second later
+        reloaded_at = computed_at.replace(microsecond=700_000)
+        record_loaded_days(warehouse, connection, "revenue_transactions", [day], {day: 4}, "r2", reloaded_at)
+    assert warehouse.days_to_recompute(KPI_VALUES_DAYS, ["revenue_transactions"]) == [day]
+    [(loaded_at,)] = rows(
+        any_warehouse, "SELECT loaded_at FROM loaded_partitions WHERE entity = 'revenue_transactions'"
+    )
+    assert loaded_at.microsecond == 700_000
+
+
+def test_an_upgraded_mariadb_warehouse_keeps_microseconds_in_every_timestamp(mariadb_database: str) -> None:
+    previous_release_warehouse(mariadb_database, version_2=True)
+    engine = sa.create_engine(mariadb_database)
+    try:
+        assert migrations.upgrade(engine).migrations == [3, 4, 5, 6]
+    finally:
+        engine.dispose()
+    stamps = rows(
+        mariadb_database,
+        "SELECT c.table_name, c.column_name, c.datetime_precision FROM information_schema.columns c "
+        "JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
+        "WHERE c.table_schema = DATABASE() AND c.data_type = 'datetime' AND t.table_type = 'BASE TABLE' "
+        "ORDER BY c.table_name, c.column_name",
+    )
+    declared = sorted(
+        (table.name, column.name, 6)
+        for table in schema.metadata.tables.values()
+        for column in table.columns
+        if isinstance(column.type, sa.DateTime)
+    )
+    assert stamps == declared
+    assert rows(mariadb_database, "SELECT row_count FROM loaded_partitions") == [(3,)]  # rows kept
