@@ -53,6 +53,8 @@ class GateResult:
                     ' refused until the source declares its decimal_separator: "." for US-style amounts with'
                     ' three decimals, "," with thousands_separator "." for 1.234,56)'
                 )
+            if any(rule.startswith("too_long:") for rule in counts["rule"]):
+                details += " (too_long:<column>: a text over the warehouse's 255 characters, kept whole in quarantine)"
             if any(rule.startswith("null_marker:") for rule in counts["rule"]):
                 details += " (null_marker:<column>: a value like NULL or N/A; list the source's null markers in its null_values)"
             details += "; e.g. rows: " + " | ".join(self.quarantined["raw_row"].head(3))

@@ -18,6 +18,7 @@ import polars as pl
 from assets.sources.values import ValueFormat, looks_like_null_marker, nulls_applied, to_type
 from connectors.base import RAW_RECORD_COLUMN, RECORD_PROBLEM_COLUMN
 from kpi.entities import Entity
+from kpi.schema import TEXT
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_ ]*$")
 REJECT_SCHEMA = {"rule": pl.String(), "column": pl.String(), "raw_row": pl.String(), "day": pl.Date()}
@@ -224,7 +225,9 @@ def _rules(
     `dated` (whether it has a usable day: always True for a snapshot entity).
 
     By column, in the entity's order: an undeclared null marker (`null_marker:<column>`), then a value
-    the source had that did not take the entity's type (`type:<column>`). A row of a dated entity
+    the source had that did not take the entity's type (`type:<column>`), then a text longer than the
+    warehouse's text columns hold (`too_long:<column>`: over kpi.schema.TEXT's 255 characters, which
+    PostgreSQL and MariaDB refuse and DuckDB would keep). A row of a dated entity
     whose date is missing, unreadable or in the future has no day; it is rejected for that first
     (`missing:`, `type:`, `null_marker:`, `future_date:<date column>`)."""
     checks = pl.concat(
@@ -244,10 +247,11 @@ def _rules(
         how="horizontal",
     )
     broken = {  # the rule of each column, where the column broke one
-        name: pl.when(pl.col(name).str.starts_with("null_marker") | pl.col(f"typed_{name}").is_null()).then(
-            pl.col(name)
-        )
-        for name in entity.schema
+        name: pl.when(pl.col(name).str.starts_with("null_marker") | pl.col(f"typed_{name}").is_null())
+        .then(pl.col(name))
+        .when(_too_long(f"typed_{name}", dtype))
+        .then(pl.lit(f"too_long:{name}"))
+        for name, dtype in entity.schema.items()
     }
     date_column = entity.date_column
     dated = pl.lit(True)
@@ -265,6 +269,13 @@ def _rules(
     return checks.select(
         first.alias("rule"), first.str.split(":").list.last().alias("column"), dated.alias("dated")
     )
+
+
+def _too_long(column: str, dtype: pl.DataType) -> pl.Expr:
+    """A text value longer than the warehouse's text columns (kpi.schema.TEXT) hold, in characters."""
+    if not isinstance(dtype, pl.String):
+        return pl.lit(False)
+    return pl.col(column).str.len_chars() > TEXT.length
 
 
 SOURCE_TYPES: dict[str, tuple[type[pl.DataType], ...]] = {

@@ -6,6 +6,7 @@ outcome, its message, the quarantine and dq_results rows, and the warehouse's va
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from datetime import date
@@ -13,12 +14,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from kpi.config import load_config
 from kpi.report import write_report
 from kpi.runner import PartitionOutcome, open_warehouse, rows_loaded, run_partitions
-from tests.conftest import query, write_config
+from tests.conftest import SERVERS, new_database, query, shop_config, write_config
 
 DAY = date(2026, 3, 2)
 GOOD_REVENUE = [  # transaction_id, booked_on, customer_id, amount
@@ -510,3 +512,33 @@ def test_with_snapshot_sources_only_rerunning_an_earlier_day_keeps_the_month_com
     outcomes = run_partitions(path, date(2026, 2, 11), date(2026, 2, 12), instance=instance)
     assert [outcome.rows_loaded for outcome in outcomes] == [2, 2]
     assert rows_loaded(outcomes) == 2
+
+
+@pytest.mark.parametrize("kind", ["duckdb", *SERVERS])
+def test_a_text_longer_than_the_warehouse_holds_is_quarantined_on_every_warehouse(
+    kind: str, tmp_path: Path, instance
+) -> None:
+    """Text columns hold 255 characters (docs/warehouse.md): PostgreSQL and MariaDB refused a longer
+    value with a database error that failed the day and named no source or row, DuckDB kept it. Now
+    the row is quarantined (too_long:<column>), whole, on each, and the rest of the day loads."""
+    long_customer = "C-" + "x" * 254  # 256 characters; 255 still fits
+    rows = [f"T{index},2026-01-02,C{index},{index}.5" for index in range(199)]
+    rows += [f"T199,2026-01-02,{'y' * 255},1", f"T200,2026-01-02,{long_customer},7"]
+    with contextlib.ExitStack() as stack:
+        url = "duckdb:///warehouse.duckdb" if kind == "duckdb" else stack.enter_context(new_database(kind))
+        path = shop_config(tmp_path, rows, url)
+        [outcome] = run_partitions(path, date(2026, 1, 2), date(2026, 1, 2), instance=instance)
+        assert outcome.success, outcome.error
+        assert outcome.quarantined == 1 and outcome.rows == 200
+        engine = sa.create_engine(url if kind != "duckdb" else f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+        try:
+            with engine.connect() as connection:
+                [(rule, raw_row)] = connection.exec_driver_sql("SELECT rule, raw_row FROM quarantine").all()
+                [(held,)] = connection.exec_driver_sql(
+                    "SELECT max(length(customer_id)) FROM revenue_transactions"
+                ).all()
+        finally:
+            engine.dispose()
+    assert rule == "too_long:customer_id"
+    assert json.loads(raw_row)["customer_id"] == long_customer
+    assert held == 255
