@@ -55,6 +55,10 @@ class GateResult:
                 )
             if any(rule.startswith("too_long:") for rule in counts["rule"]):
                 details += " (too_long:<column>: a text over the warehouse's 255 characters, kept whole in quarantine)"
+            if any(rule.startswith("nul_character:") for rule in counts["rule"]):
+                details += (
+                    " (nul_character:<column>: a text holding a NUL character, which PostgreSQL cannot store)"
+                )
             if any(rule.startswith("null_marker:") for rule in counts["rule"]):
                 details += " (null_marker:<column>: a value like NULL or N/A; list the source's null markers in its null_values)"
             details += "; e.g. rows: " + " | ".join(self.quarantined["raw_row"].head(3))

@@ -225,9 +225,10 @@ def _rules(
     `dated` (whether it has a usable day: always True for a snapshot entity).
 
     By column, in the entity's order: an undeclared null marker (`null_marker:<column>`), then a value
-    the source had that did not take the entity's type (`type:<column>`), then a text longer than the
-    warehouse's text columns hold (`too_long:<column>`: over kpi.schema.TEXT's 255 characters, which
-    PostgreSQL and MariaDB refuse and DuckDB would keep). A row of a dated entity
+    the source had that did not take the entity's type (`type:<column>`), then a text no warehouse
+    column holds as it is: longer than kpi.schema.TEXT's 255 characters (`too_long:<column>`, refused
+    by PostgreSQL and MariaDB, kept by DuckDB), or holding a NUL character (`nul_character:<column>`,
+    refused by PostgreSQL). A row of a dated entity
     whose date is missing, unreadable or in the future has no day; it is rejected for that first
     (`missing:`, `type:`, `null_marker:`, `future_date:<date column>`)."""
     checks = pl.concat(
@@ -246,13 +247,7 @@ def _rules(
         ],
         how="horizontal",
     )
-    broken = {  # the rule of each column, where the column broke one
-        name: pl.when(pl.col(name).str.starts_with("null_marker") | pl.col(f"typed_{name}").is_null())
-        .then(pl.col(name))
-        .when(_too_long(f"typed_{name}", dtype))
-        .then(pl.lit(f"too_long:{name}"))
-        for name, dtype in entity.schema.items()
-    }
+    broken = {name: _broken_rule(name, dtype) for name, dtype in entity.schema.items()}
     date_column = entity.date_column
     dated = pl.lit(True)
     first = pl.coalesce(*broken.values())
@@ -271,11 +266,19 @@ def _rules(
     )
 
 
-def _too_long(column: str, dtype: pl.DataType) -> pl.Expr:
-    """A text value longer than the warehouse's text columns (kpi.schema.TEXT) hold, in characters."""
+def _broken_rule(name: str, dtype: pl.DataType) -> pl.Expr:
+    """The rule column `name` of the entity (of type `dtype`) broke, over _rules' checks frame (the
+    rule each raw value would break, and the typed values as typed_<name>), or null."""
+    typed = pl.col(f"typed_{name}")
+    rule = pl.when(pl.col(name).str.starts_with("null_marker") | typed.is_null()).then(pl.col(name))
     if not isinstance(dtype, pl.String):
-        return pl.lit(False)
-    return pl.col(column).str.len_chars() > TEXT.length
+        return rule
+    return (
+        rule.when(typed.str.len_chars() > TEXT.length)
+        .then(pl.lit(f"too_long:{name}"))
+        .when(typed.str.contains("\x00", literal=True))
+        .then(pl.lit(f"nul_character:{name}"))
+    )
 
 
 SOURCE_TYPES: dict[str, tuple[type[pl.DataType], ...]] = {

@@ -515,30 +515,39 @@ def test_with_snapshot_sources_only_rerunning_an_earlier_day_keeps_the_month_com
 
 
 @pytest.mark.parametrize("kind", ["duckdb", *SERVERS])
-def test_a_text_longer_than_the_warehouse_holds_is_quarantined_on_every_warehouse(
+def test_a_text_no_warehouse_holds_as_it_is_is_quarantined_on_every_warehouse(
     kind: str, tmp_path: Path, instance
 ) -> None:
-    """Text columns hold 255 characters (docs/warehouse.md): PostgreSQL and MariaDB refused a longer
-    value with a database error that failed the day and named no source or row, DuckDB kept it. Now
-    the row is quarantined (too_long:<column>), whole, on each, and the rest of the day loads."""
+    """Text columns hold 255 characters (docs/warehouse.md), and PostgreSQL no NUL character: the
+    server refused such a value with a database error that failed the day and named no source or row,
+    DuckDB kept it. Now the row is quarantined (too_long:<column>, nul_character:<column>), whole, on
+    each, and the rest of the day loads."""
     long_customer = "C-" + "x" * 254  # 256 characters; 255 still fits
-    rows = [f"T{index},2026-01-02,C{index},{index}.5" for index in range(199)]
-    rows += [f"T199,2026-01-02,{'y' * 255},1", f"T200,2026-01-02,{long_customer},7"]
+    rows = [f"T{index},2026-01-02,C{index},{index}.5" for index in range(398)]
+    rows += [
+        f"T398,2026-01-02,{'y' * 255},1",
+        f"T399,2026-01-02,{long_customer},7",
+        "T400,2026-01-02,C\x00D,3",
+    ]
     with contextlib.ExitStack() as stack:
         url = "duckdb:///warehouse.duckdb" if kind == "duckdb" else stack.enter_context(new_database(kind))
         path = shop_config(tmp_path, rows, url)
         [outcome] = run_partitions(path, date(2026, 1, 2), date(2026, 1, 2), instance=instance)
         assert outcome.success, outcome.error
-        assert outcome.quarantined == 1 and outcome.rows == 200
+        assert outcome.quarantined == 2 and outcome.rows == 399
         engine = sa.create_engine(url if kind != "duckdb" else f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
         try:
             with engine.connect() as connection:
-                [(rule, raw_row)] = connection.exec_driver_sql("SELECT rule, raw_row FROM quarantine").all()
+                quarantined = connection.exec_driver_sql(
+                    "SELECT rule, raw_row FROM quarantine ORDER BY rule"
+                ).all()
                 [(held,)] = connection.exec_driver_sql(
                     "SELECT max(length(customer_id)) FROM revenue_transactions"
                 ).all()
         finally:
             engine.dispose()
-    assert rule == "too_long:customer_id"
-    assert json.loads(raw_row)["customer_id"] == long_customer
+    assert [(rule, json.loads(raw_row)["customer_id"]) for rule, raw_row in quarantined] == [
+        ("nul_character:customer_id", "C\x00D"),
+        ("too_long:customer_id", long_customer),
+    ]
     assert held == 255
