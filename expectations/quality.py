@@ -14,6 +14,7 @@ from datetime import date
 import polars as pl
 
 from expectations.runner import SuiteOutcome
+from kpi.schema import TEXT
 
 QUARANTINE_SCHEMA = {"rule": pl.String(), "raw_row": pl.String(), "day": pl.Date()}
 
@@ -54,7 +55,7 @@ class GateResult:
                     ' three decimals, "," with thousands_separator "." for 1.234,56)'
                 )
             if any(rule.startswith("too_long:") for rule in counts["rule"]):
-                details += " (too_long:<column>: a text over the warehouse's 255 characters, kept whole in quarantine)"
+                details += f" (too_long:<column>: a text over the warehouse's {TEXT.length} characters, kept whole in quarantine)"
             if any(rule.startswith("nul_character:") for rule in counts["rule"]):
                 details += (
                     " (nul_character:<column>: a text holding a NUL character, which PostgreSQL cannot store)"

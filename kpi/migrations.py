@@ -414,9 +414,9 @@ def _okr_types_and_objective_progress(connection: sa.Connection, dialect: sa.Dia
 
 
 # ----------------------------------------------------------------------------------------------------
-# Migration 6: timestamps to the microsecond on MariaDB (DATETIME(6); its plain DATETIME keeps whole
-# seconds, so a day loaded in the second kpi_values were computed for it compared equal). PostgreSQL
-# and DuckDB timestamps keep microseconds already.
+# Migration 6, MariaDB only: timestamps to the microsecond (DATETIME(6); its plain DATETIME keeps whole
+# seconds, so a day loaded in the second kpi_values were computed for it compared equal), and a
+# quarantined raw row of any size (LONGTEXT; TEXT holds 64 KB). PostgreSQL and DuckDB have both.
 
 
 def _microsecond_timestamps(connection: sa.Connection, dialect: sa.Dialect) -> None:
@@ -430,7 +430,7 @@ def _microsecond_timestamps(connection: sa.Connection, dialect: sa.Dialect) -> N
         changes = [
             f"MODIFY COLUMN {compiler.get_column_specification(column)}"
             for column in table.columns
-            if isinstance(column.type, sa.DateTime)
+            if isinstance(column.type, sa.DateTime) or column is schema.quarantine.c.raw_row
         ]
         if changes:
             connection.exec_driver_sql(f"ALTER TABLE {quote(table.name)} {', '.join(changes)}")
@@ -461,7 +461,11 @@ MIGRATIONS: list[Migration] = [
         "window; tables objective_progress and alerts",
         _okr_types_and_objective_progress,
     ),
-    Migration(6, "timestamps to the microsecond on MariaDB", _microsecond_timestamps),
+    Migration(
+        6,
+        "on MariaDB: timestamps to the microsecond, quarantine.raw_row of any size",
+        _microsecond_timestamps,
+    ),
 ]
 LATEST_VERSION = MIGRATIONS[-1].version
 

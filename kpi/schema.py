@@ -610,7 +610,12 @@ quarantine = sa.Table(
     sa.Column("entity", TEXT, nullable=False, comment="The entity the row was mapped to."),
     sa.Column("partition", TEXT, comment="The day (YYYY-MM-DD) of the row; null: a row of no day."),
     sa.Column("rule", sa.String(2000), nullable=False, comment="The rule the row broke."),
-    sa.Column("raw_row", sa.Text(), nullable=False, comment="The raw row as the source delivered it."),
+    sa.Column(
+        "raw_row",
+        sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"),  # (MariaDB's TEXT: 64 KB)
+        nullable=False,
+        comment="The raw row as the source delivered it (a NUL character written \\u0000).",
+    ),
     sa.Column("run_id", TEXT, comment="The Dagster run that quarantined the row."),
     sa.Column(
         "quarantined_at",

@@ -250,7 +250,7 @@ def _summarized_days(
                     (loaded_partitions.c.partition_date == measure_days.c.day)
                     & (loaded_partitions.c.entity == kept.entity.name),
                 )
-                # loaded in the second it was summarized in counts as after (MariaDB keeps seconds)
+                # loaded in the very microsecond it was summarized in counts as after
                 .where(totals, loaded_partitions.c.loaded_at >= measure_days.c.computed_at)
             )
         }

@@ -139,7 +139,10 @@ def bad_records(frame: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.DataFrame]:
         .select(
             problem.alias("rule"),
             pl.lit(None, dtype=pl.String()).alias("column"),
-            pl.col(RAW_RECORD_COLUMN).alias("raw_row") if RAW_RECORD_COLUMN in names else pl.lit(""),
+            # (a NUL as JSON writes it: PostgreSQL's text holds none, and rows' raw_row is JSON)
+            pl.col(RAW_RECORD_COLUMN).str.replace_all("\x00", "\\u0000", literal=True).alias("raw_row")
+            if RAW_RECORD_COLUMN in names
+            else pl.lit(""),
             pl.lit(None, dtype=pl.Date()).alias("day"),
         )
         .collect()

@@ -816,11 +816,14 @@ def test_a_day_loaded_in_the_second_its_kpis_were_computed_is_recomputed(any_war
     assert loaded_at.microsecond == 700_000
 
 
-def test_an_upgraded_mariadb_warehouse_keeps_microseconds_in_every_timestamp(mariadb_database: str) -> None:
+def test_migration_6_gives_a_mariadb_warehouse_microseconds_and_raw_rows_of_any_size(
+    mariadb_database: str,
+) -> None:
+    """The migrations alone (`migrate`; an upgrade's comments step rewrites every column too)."""
     previous_release_warehouse(mariadb_database, version_2=True)
     engine = sa.create_engine(mariadb_database)
     try:
-        assert migrations.upgrade(engine).migrations == [3, 4, 5, 6]
+        assert migrations.migrate(engine) == [3, 4, 5, 6]
     finally:
         engine.dispose()
     stamps = rows(
@@ -837,4 +840,12 @@ def test_an_upgraded_mariadb_warehouse_keeps_microseconds_in_every_timestamp(mar
         if isinstance(column.type, sa.DateTime)
     )
     assert stamps == declared
-    assert rows(mariadb_database, "SELECT row_count FROM loaded_partitions") == [(3,)]  # rows kept
+    assert rows(
+        mariadb_database,
+        "SELECT data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = DATABASE() AND table_name = 'quarantine' AND column_name = 'raw_row'",
+    ) == [("longtext", "NO")]
+    # The rows kept, their stamps too.
+    assert rows(mariadb_database, "SELECT row_count, loaded_at FROM loaded_partitions") == [
+        (3, STAMP.replace(tzinfo=None))
+    ]
