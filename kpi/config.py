@@ -26,6 +26,7 @@ from kpi.catalog import (
 from kpi.entities import Entity
 from kpi.formats import measure_label
 from kpi.periods import GRAINS, Calendar, Grain
+from kpi.schema import TEXT
 
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -87,7 +88,9 @@ class QualityConfig(StrictModel):
 
 
 class SourceConfig(StrictModel):
-    name: str = Field(pattern=NAME, description="Unique; becomes part of the raw asset's key.")
+    name: str = Field(
+        pattern=NAME, max_length=TEXT.length, description="Unique; becomes part of the raw asset's key."
+    )
     connector: str
     options: dict[str, Any] = Field(default_factory=dict)
     entity: str = Field(description="a built-in or declared entity")
@@ -235,8 +238,8 @@ class Measure(StrictModel):
 
 
 class KeyResultConfig(StrictModel):
-    id: str = Field(pattern=SLUG)
-    description: str
+    id: str = Field(pattern=SLUG, max_length=TEXT.length)
+    description: str = Field(max_length=TEXT.length)
     kpi_id: str = Field(description="a KPI of the catalog (checked against it with the whole config)")
     type: KeyResultType | None = Field(
         default=None,
@@ -309,9 +312,9 @@ class KeyResultConfig(StrictModel):
 
 
 class ObjectiveConfig(StrictModel):
-    id: str = Field(pattern=SLUG)
-    title: str
-    owner: str
+    id: str = Field(pattern=SLUG, max_length=TEXT.length)
+    title: str = Field(max_length=TEXT.length)
+    owner: str = Field(max_length=TEXT.length)
     start: date
     end: date
     parent: str | None = Field(default=None, description="the objective this one is aligned under")

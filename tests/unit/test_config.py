@@ -726,6 +726,10 @@ def test_the_default_type_is_worked_out_from_baseline_and_target(tmp_path: Path)
         ({"weight": 0}, "objectives[0].key_results[1].weight: Input should be greater than 0"),
         ({"dimension": {"segment": "smb", "region": "eu"}}, "expected one dimension and its value"),
         ({"target": float("nan")}, "objectives[0].key_results[1].target: Input should be a finite number"),
+        (  # the warehouse's key_result_definitions.description holds 255 characters
+            {"description": "d" * 256},
+            "objectives[0].key_results[1].description: String should have at most 255 characters",
+        ),
         ({"weight": float("inf")}, "objectives[0].key_results[1].weight: Input should be a finite number"),
         (
             {"type": "stay_below"},
@@ -837,3 +841,19 @@ def test_the_readme_config_is_valid_and_names_every_credential_variable(tmp_path
         "BILLING_TOKEN",
         "OKR_WEBHOOK_URL",
     }
+
+
+@pytest.mark.parametrize(
+    ("key", "change"),
+    [
+        ("sources[0].name", lambda d: d["sources"][0].update(name="s" * 256)),
+        ("objectives[0].title", lambda d: d["objectives"][0].update(title="t" * 256)),
+        ("objectives[0].owner", lambda d: d["objectives"][0].update(owner="o" * 256)),
+    ],
+)
+def test_a_name_longer_than_its_warehouse_column_is_a_config_error(tmp_path: Path, key: str, change) -> None:
+    """The warehouse's text columns hold 255 characters: a longer name is refused before anything runs,
+    not by the database in the middle of a run."""
+    path, message = error_for(tmp_path, change)
+    assert f"{path}: " in message
+    assert f"{key}: String should have at most 255 characters" in message
