@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from kpi import schema
+from kpi.locks import MYSQL_LOCK_NAME
 
 Columns = Mapping[str, set[str]]
 """The columns of each table a warehouse has (tables it lacks are absent)."""
@@ -419,19 +420,28 @@ def _okr_types_and_objective_progress(connection: sa.Connection, dialect: sa.Dia
 # quarantined raw row of any size (LONGTEXT; TEXT holds 64 KB). PostgreSQL and DuckDB have both.
 
 
+def _modify_columns(dialect: sa.Dialect, columns: Iterable[sa.Column]) -> list[str]:
+    """MariaDB/MySQL `MODIFY COLUMN` clauses giving each column its whole definition in kpi/schema.py
+    (type, nullability, comment): MODIFY replaces all of it."""
+    compiler = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
+    return [f"MODIFY COLUMN {compiler.get_column_specification(column)}" for column in columns]
+
+
 def _microsecond_timestamps(connection: sa.Connection, dialect: sa.Dialect) -> None:
     if dialect.name not in ("mysql", "mariadb"):
         return
-    compiler = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
     quote = dialect.identifier_preparer.quote
     for table in schema.metadata.sorted_tables:
         if not _has_table(connection, table.name):
             continue
-        changes = [
-            f"MODIFY COLUMN {compiler.get_column_specification(column)}"
-            for column in table.columns
-            if isinstance(column.type, sa.DateTime) or column is schema.quarantine.c.raw_row
-        ]
+        changes = _modify_columns(
+            dialect,
+            (
+                column
+                for column in table.columns
+                if isinstance(column.type, sa.DateTime) or column is schema.quarantine.c.raw_row
+            ),
+        )
         if changes:
             connection.exec_driver_sql(f"ALTER TABLE {quote(table.name)} {', '.join(changes)}")
 
@@ -521,6 +531,7 @@ _LOCAL_LOCKS: dict[str, threading.Lock] = {}
 _LOCAL_LOCKS_GUARD = threading.Lock()
 ADVISORY_LOCK_KEY = 7_314_159_265  # pg_advisory_lock key of the schema upgrade (per database)
 LOCK_TIMEOUT_SECONDS = 600
+SCHEMA_LOCK = "kpi_schema"  # MariaDB's GET_LOCK name, with the database's (kpi.locks.MYSQL_LOCK_NAME)
 
 
 @contextmanager
@@ -534,8 +545,8 @@ def schema_lock(connection: sa.Connection) -> Iterator[None]:
         if dialect == "postgresql":
             connection.exec_driver_sql(f"SELECT pg_advisory_lock({ADVISORY_LOCK_KEY})")
         elif dialect in ("mysql", "mariadb"):
-            got = connection.exec_driver_sql(
-                f"SELECT GET_LOCK(CONCAT('kpi_schema:', DATABASE()), {LOCK_TIMEOUT_SECONDS})"
+            got = connection.execute(
+                sa.text(f"SELECT GET_LOCK({MYSQL_LOCK_NAME}, {LOCK_TIMEOUT_SECONDS})"), {"name": SCHEMA_LOCK}
             ).scalar()
             if got != 1:
                 raise RuntimeError("another process has held the warehouse's schema lock for 10 minutes")
@@ -548,7 +559,7 @@ def schema_lock(connection: sa.Connection) -> Iterator[None]:
             if dialect == "postgresql":
                 connection.exec_driver_sql(f"SELECT pg_advisory_unlock({ADVISORY_LOCK_KEY})")
             elif dialect in ("mysql", "mariadb"):
-                connection.exec_driver_sql("SELECT RELEASE_LOCK(CONCAT('kpi_schema:', DATABASE()))")
+                connection.execute(sa.text(f"SELECT RELEASE_LOCK({MYSQL_LOCK_NAME})"), {"name": SCHEMA_LOCK})
             connection.commit()
 
 
@@ -868,12 +879,9 @@ def comment_statements(connection: sa.Connection) -> list[str]:
     tables = schema.metadata.sorted_tables
     if dialect.name in ("mysql", "mariadb"):
         # One ALTER TABLE per table; MODIFY needs the whole column definition (it is ours: the DDL is ours).
-        compiler = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
         for table in tables:
             parts = [f"COMMENT = {_literal(connection, table.comment or '')}"]
-            parts += [
-                f"MODIFY COLUMN {compiler.get_column_specification(column)}" for column in table.columns
-            ]
+            parts += _modify_columns(dialect, table.columns)
             statements.append(f"ALTER TABLE {quote(table.name)} {', '.join(parts)}")
         return statements  # MariaDB views have no comments
     for table in tables:

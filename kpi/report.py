@@ -133,19 +133,14 @@ def _quality(
 ) -> dict[str, object]:
     in_range = loaded_partitions.c.partition_date.between(first, last)
     with warehouse.engine.connect() as connection:
-        computed = connection.execute(
-            sa.select(sa.func.count(sa.distinct(loaded_partitions.c.partition_date))).where(
-                in_range, loaded_partitions.c.entity == KPI_VALUES_DAYS
-            )
-        ).scalar()
+        # The days of each dated entity, and of kpi_values (the days KPIs were computed for).
         loaded: dict[str, int] = dict(
             connection.execute(
                 sa.select(
                     loaded_partitions.c.entity, sa.func.count(sa.distinct(loaded_partitions.c.partition_date))
                 )
-                .where(in_range, loaded_partitions.c.entity.in_(list(dated_entities)))
+                .where(in_range, loaded_partitions.c.entity.in_([*dated_entities, KPI_VALUES_DAYS]))
                 .group_by(loaded_partitions.c.entity)
-                .order_by(loaded_partitions.c.entity)
             ).all()
         )
         quarantined = connection.execute(
@@ -167,7 +162,7 @@ def _quality(
         "last": last,
         "days": (last - first).days + 1,
         "loaded": {entity: loaded.get(entity, 0) for entity in dated_entities},
-        "computed": int(computed or 0),
+        "computed": loaded.get(KPI_VALUES_DAYS, 0),
         "quarantined": int(quarantined or 0),
         "failed_checks": {check: int(count) for check, count in failed},
     }
